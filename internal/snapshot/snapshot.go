@@ -1,0 +1,47 @@
+// Package snapshot holds the Snapshot: every object a translation may read,
+// as plain values. Sources (the file loader, the Kubernetes cache) build it;
+// render reads it and never talks to the API server or the disk.
+package snapshot
+
+import (
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	discoveryv1 "k8s.io/api/discovery/v1"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// Snapshot is the complete input of one translation. Slices hold pointers
+// the translation must treat as read-only.
+type Snapshot struct {
+	// Now is the instant the snapshot stands for; certificate expiry is
+	// judged against it. Sources set it; render never reads a clock.
+	Now time.Time
+
+	// GatewayClasses are all GatewayClasses the source knows.
+	GatewayClasses []*gwapiv1.GatewayClass
+	// Gateways are all Gateways the source knows.
+	Gateways []*gwapiv1.Gateway
+	// HTTPRoutes are all HTTPRoutes.
+	HTTPRoutes []*gwapiv1.HTTPRoute
+	// GRPCRoutes are all GRPCRoutes.
+	GRPCRoutes []*gwapiv1.GRPCRoute
+	// TLSRoutes are all TLSRoutes.
+	TLSRoutes []*gwapiv1.TLSRoute
+	// BackendTLSPolicies are all BackendTLSPolicies.
+	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
+	// ReferenceGrants are all ReferenceGrants.
+	ReferenceGrants []*gwapiv1.ReferenceGrant
+
+	// Secrets are the Secrets routes and Gateways may refer to.
+	Secrets []*corev1.Secret
+	// ConfigMaps are the ConfigMaps Gateways and policies may refer to.
+	ConfigMaps []*corev1.ConfigMap
+	// Services are the Services backendRefs may refer to.
+	Services []*corev1.Service
+	// EndpointSlices are the EndpointSlices of those Services.
+	EndpointSlices []*discoveryv1.EndpointSlice
+	// Namespaces are the Namespaces, with their labels, for allowedRoutes
+	// selectors.
+	Namespaces []*corev1.Namespace
+}
