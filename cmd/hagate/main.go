@@ -1,11 +1,143 @@
+// Command hagate turns Gateway API resources into a running HAProxy.
+//
+// This file holds flags and wiring only; the work is done in internal/.
 package main
 
 import (
-	_ "github.com/Masterminds/sprig/v3"
-	_ "github.com/google/renameio/v2"
-	_ "github.com/spf13/cobra"
-	_ "hagate.io/hagate/internal/snapshot"
-	_ "sigs.k8s.io/yaml"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/internal/render"
+	"hagate.io/hagate/internal/report"
+	"hagate.io/hagate/internal/snapshot"
+	"hagate.io/hagate/internal/source/files"
+	"hagate.io/hagate/internal/templates"
 )
 
-func main() {}
+func main() {
+	if err := newRootCmd(os.Stdin, os.Stdout, os.Stderr).Execute(); err != nil {
+		fmt.Fprintln(os.Stderr, "hagate:", err)
+		os.Exit(1)
+	}
+}
+
+func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
+	root := &cobra.Command{
+		Use:           "hagate",
+		Short:         "hagate turns Gateway API resources into a running HAProxy",
+		SilenceUsage:  true,
+		SilenceErrors: true,
+	}
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	root.AddCommand(newRenderCmd())
+	return root
+}
+
+// renderFlags are the flags of `hagate render`.
+type renderFlags struct {
+	files          []string
+	out            string
+	bindAddress    string
+	configRoot     string
+	controllerName string
+}
+
+func newRenderCmd() *cobra.Command {
+	f := &renderFlags{}
+	cmd := &cobra.Command{
+		Use:   "render -f MANIFESTS -o OUT",
+		Short: "Render Gateway API YAML into haproxy.cfg, its files and a status report",
+		Long: `render reads Gateway API resources (and the Secrets, Services and
+EndpointSlices they refer to) from YAML files and writes the HAProxy
+configuration they describe into OUT: haproxy.cfg, every file it reads, and
+status.yaml with the status hagate computes for every Gateway API object.
+OUT is replaced as a whole, and only when rendering succeeds.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			return runRender(cmd, f)
+		},
+	}
+	fl := cmd.Flags()
+	fl.StringArrayVarP(&f.files, "filename", "f", nil, "YAML file, directory (every *.yaml, *.yml below it) or - for stdin; repeatable")
+	fl.StringVarP(&f.out, "output", "o", "", "folder to write the configuration to (replaced as a whole)")
+	fl.StringVar(&f.bindAddress, "bind-address", "", "address every listener binds (default: all IPv4 and IPv6 addresses)")
+	fl.StringVar(&f.configRoot, "config-root", "", "absolute path the files will have at run time (default: the absolute path of --output)")
+	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to render")
+	_ = cmd.MarkFlagRequired("filename")
+	_ = cmd.MarkFlagRequired("output")
+	return cmd
+}
+
+func runRender(cmd *cobra.Command, f *renderFlags) error {
+	loaded, err := files.Load(files.Options{Paths: f.files, Stdin: cmd.InOrStdin()})
+	if err != nil {
+		return err
+	}
+	if len(loaded.Errors) > 0 {
+		var errs []error
+		for _, e := range loaded.Errors {
+			errs = append(errs, e)
+		}
+		return fmt.Errorf("invalid input, nothing written:\n%w", errors.Join(errs...))
+	}
+	for _, w := range loaded.Warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	out, err := filepath.Abs(f.out)
+	if err != nil {
+		return err
+	}
+	root := f.configRoot
+	if root == "" {
+		root = out
+	}
+	loaded.Snapshot.Now = time.Now()
+	b, warnings, err := renderSnapshot(loaded.Snapshot, pipelineOptions{
+		ControllerName: f.controllerName,
+		ConfigRoot:     root,
+		BindAddress:    f.bindAddress,
+	})
+	if err != nil {
+		return err
+	}
+	for _, w := range warnings {
+		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
+	}
+	if err := b.ReplaceDir(out); err != nil {
+		return err
+	}
+	fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files to %s\n", len(b.Files()), out)
+	return nil
+}
+
+// pipelineOptions are the options of the whole render pipeline.
+type pipelineOptions struct {
+	ControllerName string
+	ConfigRoot     string
+	BindAddress    string
+}
+
+// renderSnapshot runs the pure pipeline: Snapshot -> IR + status ->
+// Bundle (with status.yaml).
+func renderSnapshot(snap *snapshot.Snapshot, o pipelineOptions) (*bundle.Bundle, []string, error) {
+	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName})
+	b, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
+	if err != nil {
+		return nil, nil, err
+	}
+	st, err := report.Status(snap, res.Status)
+	if err != nil {
+		return nil, nil, err
+	}
+	b.Add(&bundle.File{Path: "status.yaml", Content: st, Mode: 0o644})
+	return b, res.Warnings, nil
+}

@@ -1,0 +1,238 @@
+// Package ir holds hagate's intermediate representation: the HAProxy
+// configuration as plain, HAProxy-shaped values (frontends, binds, crt-list
+// entries, host maps, routing rules, backends, servers, certificates) with no
+// Kubernetes types in it. render produces it; templates turn it into files.
+//
+// Every string in the IR that ends up in a configuration file has been
+// validated by render for the context it is written in; templates still
+// quote or escape it for that context.
+package ir
+
+// Config is a whole HAProxy configuration.
+type Config struct {
+	// Frontends are the listening ports, sorted by port.
+	Frontends []*Frontend
+	// Backends are the upstream server pools, sorted by name.
+	Backends []*Backend
+	// Certificates are the PEM files (certificate chain then private key)
+	// referenced by crt-list entries, sorted by path.
+	Certificates []*Certificate
+}
+
+// Protocol is what a frontend speaks on its port.
+type Protocol string
+
+const (
+	// ProtocolHTTP is plain HTTP/1.1.
+	ProtocolHTTP Protocol = "HTTP"
+	// ProtocolHTTPS is HTTP over TLS terminated by HAProxy.
+	ProtocolHTTPS Protocol = "HTTPS"
+)
+
+// Frontend is one listening port: all Gateway listeners on that port.
+type Frontend struct {
+	// Name is the HAProxy proxy name, e.g. "https-443".
+	Name string
+	// Port is the TCP port bound.
+	Port int32
+	// Protocol is HTTP or HTTPS.
+	Protocol Protocol
+	// Listeners are the Gateway listeners served on this port, most
+	// specific hostname first; for comments and SNI selection.
+	Listeners []*Listener
+	// TLS is the TLS termination of the bind; nil for plain HTTP.
+	TLS *TLSBind
+
+	// HostExact maps an exact request host to a virtual host name.
+	HostExact []MapEntry
+	// HostSuffix maps a host suffix (".example.com") to a virtual host
+	// name, most specific first: the first match wins.
+	HostSuffix []MapEntry
+	// HostDefault is the virtual host of requests no map entry matches;
+	// empty when there is none (the request gets 404).
+	HostDefault string
+
+	// SNIExact, SNISuffix and SNIDefault map the TLS SNI to the name of
+	// the listener that owns it (HTTPS only), to detect misdirected
+	// requests.
+	SNIExact []MapEntry
+	// SNISuffix maps SNI suffixes to listener names, most specific first.
+	SNISuffix []MapEntry
+	// SNIDefault is the catch-all listener's name, if any.
+	SNIDefault string
+
+	// Matches select a route rule, in precedence order: the first match
+	// wins.
+	Matches []*Match
+	// Rules are the route rules Matches select, sorted by name.
+	Rules []*Rule
+}
+
+// Listener is one Gateway listener as its frontend serves it.
+type Listener struct {
+	// Name is "namespace/gateway/listener"; virtual host names start with
+	// it.
+	Name string
+	// Hostname is the listener hostname: exact, "*.suffix", or empty for
+	// the catch-all.
+	Hostname string
+}
+
+// MapEntry is one line of an HAProxy map file.
+type MapEntry struct {
+	// Key is the looked-up string (lower-case host, or ".suffix").
+	Key string
+	// Value is the result.
+	Value string
+}
+
+// TLSBind is the TLS part of a frontend's bind line.
+type TLSBind struct {
+	// CrtList are the crt-list lines, in file order. The first line's
+	// certificate is the default certificate of the bind.
+	CrtList []CrtListEntry
+	// StrictSNI rejects handshakes whose SNI matches no line; set when the
+	// port has no catch-all listener.
+	StrictSNI bool
+	// ALPN is the list of protocols offered, e.g. h2, http/1.1.
+	ALPN []string
+}
+
+// CrtListEntry is one crt-list line: a certificate and the SNI names it is
+// served for.
+type CrtListEntry struct {
+	// Comment explains the line (listener and Secret).
+	Comment string
+	// Cert is the certificate's path relative to the configuration root.
+	Cert string
+	// SNIFilters are the names this line serves ("foo.example.com",
+	// "*.example.com"); a name starting with '!' excludes it.
+	SNIFilters []string
+}
+
+// Match is one route match: when its conditions hold on a request of its
+// virtual host, the request goes to Rule.
+type Match struct {
+	// Comment describes the route, rule and match.
+	Comment string
+	// VHost is the virtual host the match belongs to.
+	VHost string
+	// PathExact, when set, is the exact path required.
+	PathExact string
+	// PathPrefix, when set, is the path prefix required, matched element
+	// by element ("/a" matches "/a" and "/a/b", not "/ab"); without a
+	// trailing slash, and never "/" (which matches everything).
+	PathPrefix string
+	// Method, when set, is the HTTP method required.
+	Method string
+	// Headers are header conditions, all required.
+	Headers []StringMatch
+	// QueryParams are query parameter conditions, all required.
+	QueryParams []StringMatch
+	// Rule is the name of the rule selected.
+	Rule string
+}
+
+// StringMatch is a condition on a named request value.
+type StringMatch struct {
+	// Name is the header or query parameter name.
+	Name string
+	// Value is the exact value, or the regular expression.
+	Value string
+	// Regex says Value is a regular expression.
+	Regex bool
+}
+
+// Rule is what happens to a request once a match selected it.
+type Rule struct {
+	// Name identifies the rule: "namespace/route/index".
+	Name string
+	// Comment names the route rule.
+	Comment string
+	// Redirect, when set, answers with a redirect and nothing else.
+	Redirect *Redirect
+	// RequestHeaders modify the request before it is forwarded.
+	RequestHeaders *HeaderModifier
+	// ResponseHeaders modify the response before it is returned.
+	ResponseHeaders *HeaderModifier
+	// Backends share the requests by weight. Empty: the rule answers 500.
+	Backends []WeightedBackend
+}
+
+// Redirect is an HTTP redirect answered by HAProxy.
+type Redirect struct {
+	// Scheme is the target scheme ("http" or "https"), empty to keep the
+	// request's.
+	Scheme string
+	// Hostname is the target host, empty to keep the request's.
+	Hostname string
+	// Port is the port to write after the host; 0 writes none.
+	Port int32
+	// FullPath replaces the whole path when set.
+	FullPath string
+	// PrefixFrom and PrefixTo replace the matched path prefix (PrefixFrom,
+	// as in Match.PathPrefix) with PrefixTo when PrefixFrom is set.
+	PrefixFrom string
+	// PrefixTo is the replacement of PrefixFrom.
+	PrefixTo string
+	// PrefixReplace says PrefixFrom/PrefixTo apply.
+	PrefixReplace bool
+	// Code is the HTTP status code (301, 302, 303, 307, 308).
+	Code int
+}
+
+// HeaderModifier sets, adds and removes headers.
+type HeaderModifier struct {
+	// Set replaces every value of a header.
+	Set []Header
+	// Add appends a value.
+	Add []Header
+	// Remove deletes headers by name.
+	Remove []string
+}
+
+// Header is a header name and value.
+type Header struct {
+	// Name is the header name.
+	Name string
+	// Value is the literal value.
+	Value string
+}
+
+// WeightedBackend is one share of a rule's requests.
+type WeightedBackend struct {
+	// Backend is the backend name; empty means the share is answered with
+	// 500 (an invalid backendRef).
+	Backend string
+	// Weight is the share, relative to the rule's other backends; > 0.
+	Weight int32
+}
+
+// Backend is a pool of servers: one Service port.
+type Backend struct {
+	// Name is the HAProxy proxy name, e.g. "default_web_8080".
+	Name string
+	// Comment names the Service and port.
+	Comment string
+	// Servers are the ready endpoints, sorted by address.
+	Servers []Server
+}
+
+// Server is one endpoint of a backend.
+type Server struct {
+	// Name is the server name, stable for one address.
+	Name string
+	// Address is the IPv4 or IPv6 address.
+	Address string
+	// Port is the TCP port.
+	Port int32
+}
+
+// Certificate is a PEM file: certificate chain then private key.
+type Certificate struct {
+	// Path is relative to the configuration root, e.g.
+	// "certs/default/foo.pem".
+	Path string
+	// PEM is the file content.
+	PEM []byte
+}

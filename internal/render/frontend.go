@@ -1,0 +1,311 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/internal/ir"
+)
+
+// catchAllFilter is the SNI filter of the default certificate's crt-list
+// line: a negative filter only, so the certificate's own names are not
+// indexed and it is served only when no other line matches.
+const catchAllFilter = "!*"
+
+// vhost is the routes of one listener for one hostname pattern.
+type vhost struct {
+	name     string
+	listener *listenerCtx
+	host     string
+	matches  []*rankedMatch
+}
+
+// rankedMatch is a match with what orders it.
+type rankedMatch struct {
+	m     ir.Match
+	route *gwapiv1.HTTPRoute
+	rule  int
+	index int
+}
+
+// buildFrontends groups served listeners by port into frontends.
+func (t *translator) buildFrontends() {
+	byPort := map[int32][]*listenerCtx{}
+	for _, l := range t.listeners {
+		if l.served() {
+			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+		}
+	}
+	var ports []int32
+	for p := range byPort {
+		ports = append(ports, p)
+	}
+	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
+	for _, port := range ports {
+		t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, byPort[port]))
+	}
+}
+
+func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
+	sort.SliceStable(ls, func(i, j int) bool {
+		if ls[i].hostname != ls[j].hostname {
+			return moreSpecific(ls[i].hostname, ls[j].hostname)
+		}
+		return false
+	})
+	proto := ir.ProtocolHTTP
+	if ls[0].spec.Protocol == gwapiv1.HTTPSProtocolType {
+		proto = ir.ProtocolHTTPS
+	}
+	fe := &ir.Frontend{
+		Name:     fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port),
+		Port:     port,
+		Protocol: proto,
+	}
+	for _, l := range ls {
+		fe.Listeners = append(fe.Listeners, &ir.Listener{Name: l.name, Hostname: l.hostname})
+	}
+	if proto == ir.ProtocolHTTPS {
+		fe.TLS = tlsBind(ls)
+		for _, l := range ls {
+			switch {
+			case l.hostname == "":
+				fe.SNIDefault = l.name
+			case isWildcard(l.hostname):
+				fe.SNISuffix = append(fe.SNISuffix, ir.MapEntry{Key: l.hostname[1:], Value: l.name})
+			default:
+				fe.SNIExact = append(fe.SNIExact, ir.MapEntry{Key: l.hostname, Value: l.name})
+			}
+		}
+	}
+	vhosts := t.vhosts(ls)
+	t.hostMaps(fe, ls, vhosts)
+	rules := map[string]*ir.Rule{}
+	for _, vh := range vhosts {
+		sort.SliceStable(vh.matches, func(i, j int) bool { return matchBefore(vh.matches[i], vh.matches[j]) })
+		for _, rm := range vh.matches {
+			m := rm.m
+			m.VHost = vh.name
+			fe.Matches = append(fe.Matches, &m)
+		}
+	}
+	for _, l := range ls {
+		for _, a := range t.routes[l] {
+			for _, cr := range a.rules {
+				if _, ok := rules[cr.name]; !ok {
+					rules[cr.name] = frontendRule(cr, l)
+				}
+			}
+		}
+	}
+	for _, r := range rules {
+		fe.Rules = append(fe.Rules, r)
+	}
+	sort.Slice(fe.Rules, func(i, j int) bool { return fe.Rules[i].Name < fe.Rules[j].Name })
+	return fe
+}
+
+// tlsBind builds the crt-list of a port: the catch-all listener's
+// certificates first (the default certificate), then every named
+// listener's certificates with its hostname as SNI filter.
+func tlsBind(ls []*listenerCtx) *ir.TLSBind {
+	b := &ir.TLSBind{StrictSNI: true, ALPN: []string{"h2", "http/1.1"}}
+	for _, l := range ls {
+		if l.hostname != "" {
+			continue
+		}
+		b.StrictSNI = false
+		for _, c := range l.certs {
+			b.CrtList = append(b.CrtList, ir.CrtListEntry{
+				Comment:    fmt.Sprintf("listener %s (no hostname): the default certificate", l.name),
+				Cert:       c,
+				SNIFilters: []string{catchAllFilter},
+			})
+		}
+	}
+	for _, l := range ls {
+		if l.hostname == "" {
+			continue
+		}
+		for _, c := range l.certs {
+			b.CrtList = append(b.CrtList, ir.CrtListEntry{
+				Comment:    fmt.Sprintf("listener %s", l.name),
+				Cert:       c,
+				SNIFilters: []string{l.hostname},
+			})
+		}
+	}
+	return b
+}
+
+// vhosts collects the routes of a port's listeners per (listener,
+// hostname), leaving out hostnames a more specific listener owns.
+func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
+	var out []*vhost
+	for _, l := range ls {
+		byHost := map[string]*vhost{}
+		var order []string
+		for _, a := range t.routes[l] {
+			for _, h := range a.hostnames {
+				if owner(ls, h) != l {
+					continue
+				}
+				vh, ok := byHost[h]
+				if !ok {
+					vh = &vhost{name: vhostName(l, h), listener: l, host: h}
+					byHost[h] = vh
+					order = append(order, h)
+				}
+				for ri, cr := range a.rules {
+					for mi, m := range cr.matches {
+						vh.matches = append(vh.matches, &rankedMatch{m: m, route: a.route, rule: ri, index: mi})
+					}
+				}
+			}
+		}
+		sort.Slice(order, func(i, j int) bool { return moreSpecific(order[i], order[j]) })
+		for _, h := range order {
+			out = append(out, byHost[h])
+		}
+	}
+	return out
+}
+
+// owner is the most specific listener whose hostname covers the pattern h.
+func owner(ls []*listenerCtx, h string) *listenerCtx {
+	for _, l := range ls { // most specific first
+		if covers(l.hostname, h) {
+			return l
+		}
+	}
+	return nil
+}
+
+func vhostName(l *listenerCtx, h string) string {
+	if h == "" {
+		h = "*"
+	}
+	return l.name + "@" + h
+}
+
+// hostMaps fills the host maps: every virtual host, and every listener
+// hostname without a virtual host of its own (so that the request's
+// listener is known even when no route matches).
+func (t *translator) hostMaps(fe *ir.Frontend, ls []*listenerCtx, vhosts []*vhost) {
+	type entry struct{ host, value string }
+	var entries []entry
+	has := map[string]bool{}
+	for _, vh := range vhosts {
+		entries = append(entries, entry{vh.host, vh.name})
+		has[vh.host] = true
+	}
+	for _, l := range ls {
+		if !has[l.hostname] {
+			entries = append(entries, entry{l.hostname, l.name})
+		}
+	}
+	sort.Slice(entries, func(i, j int) bool { return moreSpecific(entries[i].host, entries[j].host) })
+	for _, e := range entries {
+		switch {
+		case e.host == "":
+			fe.HostDefault = e.value
+		case isWildcard(e.host):
+			fe.HostSuffix = append(fe.HostSuffix, ir.MapEntry{Key: e.host[1:], Value: e.value})
+		default:
+			fe.HostExact = append(fe.HostExact, ir.MapEntry{Key: e.host, Value: e.value})
+		}
+	}
+}
+
+// matchBefore orders matches by the Gateway API's precedence: exact path,
+// longest prefix, method, most headers, most query parameters, then the
+// oldest route, its namespace/name, and rule and match order.
+func matchBefore(a, b *rankedMatch) bool {
+	ka, kb := pathRank(a.m), pathRank(b.m)
+	if ka != kb {
+		return ka > kb
+	}
+	if (a.m.Method != "") != (b.m.Method != "") {
+		return a.m.Method != ""
+	}
+	if len(a.m.Headers) != len(b.m.Headers) {
+		return len(a.m.Headers) > len(b.m.Headers)
+	}
+	if len(a.m.QueryParams) != len(b.m.QueryParams) {
+		return len(a.m.QueryParams) > len(b.m.QueryParams)
+	}
+	if a.route != b.route {
+		return olderFirst(a.route, b.route)
+	}
+	if a.rule != b.rule {
+		return a.rule < b.rule
+	}
+	return a.index < b.index
+}
+
+// pathRank: exact paths first, then prefixes by length.
+func pathRank(m ir.Match) int {
+	if m.PathExact != "" {
+		return 1 << 20
+	}
+	return len(m.PathPrefix) + 1
+}
+
+// frontendRule finishes a compiled rule for the frontend of listener l
+// (redirect defaults depend on the listener's port and protocol).
+func frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
+	r := &ir.Rule{
+		Name:            cr.name,
+		Comment:         cr.comment,
+		RequestHeaders:  cr.reqHdr,
+		ResponseHeaders: cr.respHdr,
+		Backends:        cr.backends,
+	}
+	if f := cr.redirect; f != nil {
+		rd := &ir.Redirect{Code: 302}
+		if f.StatusCode != nil {
+			rd.Code = *f.StatusCode
+		}
+		scheme := "http"
+		if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+			scheme = "https"
+		}
+		port := int32(l.spec.Port)
+		if f.Scheme != nil {
+			scheme = *f.Scheme
+			port = map[string]int32{"http": 80, "https": 443}[scheme]
+		}
+		if f.Port != nil {
+			port = int32(*f.Port)
+		}
+		if scheme == "http" && port == 80 || scheme == "https" && port == 443 {
+			port = 0
+		}
+		rd.Scheme, rd.Port = scheme, port
+		if f.Hostname != nil {
+			rd.Hostname = string(*f.Hostname)
+		}
+		if p := f.Path; p != nil {
+			switch p.Type {
+			case gwapiv1.FullPathHTTPPathModifier:
+				rd.FullPath = *p.ReplaceFullPath
+			case gwapiv1.PrefixMatchHTTPPathModifier:
+				rd.PrefixReplace = true
+				rd.PrefixTo = normPrefix(*p.ReplacePrefixMatch)
+				// The prefix replaced is the rule's PathPrefix match.
+				for _, m := range cr.matches {
+					if m.PathPrefix != "" {
+						rd.PrefixFrom = m.PathPrefix
+						break
+					}
+				}
+			}
+		}
+		r.Redirect = rd
+		r.Backends = nil
+	}
+	return r
+}

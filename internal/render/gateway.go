@@ -1,0 +1,344 @@
+package render
+
+import (
+	"fmt"
+	"sort"
+	"strings"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
+
+// gatewayCtx is one of our Gateways during a translation.
+type gatewayCtx struct {
+	gw        *gwapiv1.Gateway
+	status    *gwapiv1.GatewayStatus
+	listeners []*listenerCtx
+}
+
+// listenerCtx is one listener during a translation.
+type listenerCtx struct {
+	g    *gatewayCtx
+	spec *gwapiv1.Listener
+	// name is "namespace/gateway/listener".
+	name     string
+	hostname string
+	status   *gwapiv1.ListenerStatus
+	// supported are the route kinds the listener carries.
+	supported []gwapiv1.RouteGroupKind
+	// accepted: the listener generates configuration; routes may attach.
+	accepted bool
+	// conflicted: Conflicted=True, the listener is not served.
+	conflicted bool
+	// resolved: every reference resolved.
+	resolved bool
+	// certs are the usable certificates (paths in the IR).
+	certs []string
+	// certProblems are the reasons certificateRefs are not usable.
+	certProblems []string
+	// certReason is the ResolvedRefs reason of the first problem.
+	certReason gwapiv1.ListenerConditionReason
+	// expired are notes on served but expired certificates.
+	expired []string
+	// invalidKinds are allowedRoutes kinds the listener cannot carry.
+	invalidKinds []string
+	// badValue explains an unsupported value (hostname) in the spec.
+	badValue string
+	attached int32
+}
+
+// served reports whether the listener becomes configuration.
+func (l *listenerCtx) served() bool {
+	if !l.accepted || l.conflicted {
+		return false
+	}
+	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		return len(l.certs) > 0
+	}
+	return true
+}
+
+// protocolFamily is what a port speaks; listeners of different families on
+// one port conflict.
+func protocolFamily(p gwapiv1.ProtocolType) string {
+	switch p {
+	case gwapiv1.HTTPProtocolType:
+		return "HTTP"
+	case gwapiv1.HTTPSProtocolType:
+		return "HTTPS"
+	}
+	return string(p)
+}
+
+var httpRouteKind = gwapiv1.RouteGroupKind{Group: groupPtr(gwapiv1.GroupName), Kind: "HTTPRoute"}
+
+func groupPtr(g string) *gwapiv1.Group { x := gwapiv1.Group(g); return &x }
+
+// buildListeners validates every listener of our Gateways on its own.
+func (t *translator) buildListeners() {
+	for _, g := range t.gateways {
+		for i := range g.gw.Spec.Listeners {
+			spec := &g.gw.Spec.Listeners[i]
+			l := &listenerCtx{
+				g:        g,
+				spec:     spec,
+				name:     fmt.Sprintf("%s/%s/%s", g.gw.Namespace, g.gw.Name, spec.Name),
+				accepted: true,
+				resolved: true,
+				status:   &gwapiv1.ListenerStatus{Name: spec.Name, SupportedKinds: []gwapiv1.RouteGroupKind{}},
+			}
+			if spec.Hostname != nil {
+				l.hostname = string(*spec.Hostname)
+			}
+			g.listeners = append(g.listeners, l)
+			t.listeners = append(t.listeners, l)
+			t.validateListener(l)
+		}
+	}
+}
+
+// validateListener checks protocol, hostname, route kinds and certificates.
+func (t *translator) validateListener(l *listenerCtx) {
+	switch l.spec.Protocol {
+	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+	default:
+		l.accepted = false
+		return
+	}
+	if l.spec.Port < 1 || l.spec.Port > 65535 {
+		l.accepted = false
+		l.badValue = fmt.Sprintf("port %d is not a TCP port (1-65535)", l.spec.Port)
+		return
+	}
+	if l.hostname != "" && !validHostname(l.hostname) {
+		l.accepted = false
+		l.badValue = fmt.Sprintf("hostname %q is not a valid DNS name (lower case, optionally starting with \"*.\")", l.hostname)
+		return
+	}
+	t.routeKinds(l)
+	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		t.listenerCertificates(l)
+	}
+}
+
+// routeKinds computes supportedKinds from allowedRoutes.kinds.
+func (t *translator) routeKinds(l *listenerCtx) {
+	if l.spec.AllowedRoutes == nil || len(l.spec.AllowedRoutes.Kinds) == 0 {
+		l.supported = []gwapiv1.RouteGroupKind{httpRouteKind}
+		l.status.SupportedKinds = l.supported
+		return
+	}
+	for _, k := range l.spec.AllowedRoutes.Kinds {
+		group := gwapiv1.GroupName
+		if k.Group != nil {
+			group = string(*k.Group)
+		}
+		if group == gwapiv1.GroupName && k.Kind == "HTTPRoute" {
+			l.supported = append(l.supported, httpRouteKind)
+			continue
+		}
+		l.invalidKinds = append(l.invalidKinds, fmt.Sprintf("%s/%s", group, k.Kind))
+	}
+	if l.supported == nil {
+		l.supported = []gwapiv1.RouteGroupKind{}
+	}
+	l.status.SupportedKinds = l.supported
+}
+
+// resolveConflicts marks listeners that share a port but not a protocol,
+// or a port, protocol and hostname. Within a Gateway every listener of a
+// conflict is rejected; across Gateways the older Gateway keeps the port.
+func (t *translator) resolveConflicts() {
+	claimed := map[int32][]*listenerCtx{} // listeners of older Gateways, by port
+	for _, g := range t.gateways {
+		mine := map[int32][]*listenerCtx{}
+		for _, l := range g.listeners {
+			if l.accepted {
+				mine[l.spec.Port] = append(mine[l.spec.Port], l)
+			}
+		}
+		for port, ls := range mine {
+			// Within the Gateway.
+			fams := map[string]bool{}
+			for _, l := range ls {
+				fams[protocolFamily(l.spec.Protocol)] = true
+			}
+			if len(fams) > 1 {
+				for _, l := range ls {
+					t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+						fmt.Sprintf("Port %d carries listeners of several protocols (%s) in this Gateway; none of them is served.", port, strings.Join(sortedKeys(fams), ", ")))
+				}
+				continue
+			}
+			seen := map[string][]*listenerCtx{}
+			for _, l := range ls {
+				seen[l.hostname] = append(seen[l.hostname], l)
+			}
+			for h, same := range seen {
+				if len(same) < 2 {
+					continue
+				}
+				for _, l := range same {
+					t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
+						fmt.Sprintf("Listeners %s on port %d have the same hostname %q; none of them is served.", listenerNames(same), port, h))
+				}
+			}
+			// Against older Gateways.
+			for _, l := range ls {
+				if l.conflicted {
+					continue
+				}
+				for _, o := range claimed[port] {
+					if protocolFamily(o.spec.Protocol) != protocolFamily(l.spec.Protocol) {
+						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+							fmt.Sprintf("Port %d is already used with protocol %s by listener %s of an older Gateway.", port, o.spec.Protocol, o.name))
+						break
+					}
+					if o.hostname == l.hostname {
+						t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
+							fmt.Sprintf("Hostname %q on port %d is already served by listener %s of an older Gateway.", l.hostname, port, o.name))
+						break
+					}
+				}
+			}
+		}
+		for _, l := range g.listeners {
+			if l.accepted && !l.conflicted {
+				claimed[l.spec.Port] = append(claimed[l.spec.Port], l)
+			}
+		}
+	}
+}
+
+func (t *translator) conflict(l *listenerCtx, reason gwapiv1.ListenerConditionReason, msg string) {
+	if l.conflicted {
+		return
+	}
+	l.conflicted = true
+	setCond(&l.status.Conditions, cond(string(gwapiv1.ListenerConditionConflicted), true, string(reason), msg, l.g.gw.Generation))
+}
+
+func listenerNames(ls []*listenerCtx) string {
+	var names []string
+	for _, l := range ls {
+		names = append(names, string(l.spec.Name))
+	}
+	sort.Strings(names)
+	return strings.Join(names, ", ")
+}
+
+func sortedKeys(m map[string]bool) []string {
+	var ks []string
+	for k := range m {
+		ks = append(ks, k)
+	}
+	sort.Strings(ks)
+	return ks
+}
+
+// finishListeners writes the listener conditions once routes are attached.
+func (t *translator) finishListeners() {
+	for _, l := range t.listeners {
+		gen := l.g.gw.Generation
+		c := &l.status.Conditions
+		l.status.AttachedRoutes = l.attached
+		switch {
+		case l.conflicted:
+			reason := string(gwapiv1.ListenerReasonProtocolConflict)
+			for _, x := range *c {
+				if x.Type == string(gwapiv1.ListenerConditionConflicted) {
+					reason = x.Reason
+				}
+			}
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, reason, "The listener conflicts with another listener on its port; see the Conflicted condition.", gen))
+		case !l.accepted && l.badValue != "":
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedValue), upperFirst(l.badValue)+".", gen))
+		case !l.accepted:
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedProtocol),
+				fmt.Sprintf("Protocol %q is not supported; hagate serves HTTP and HTTPS listeners.", l.spec.Protocol), gen))
+		default:
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), true, string(gwapiv1.ListenerReasonAccepted), "The listener is valid.", gen))
+		}
+		if !l.conflicted {
+			setCond(c, cond(string(gwapiv1.ListenerConditionConflicted), false, string(gwapiv1.ListenerReasonNoConflicts), "The listener does not conflict with another listener.", gen))
+		}
+		// ResolvedRefs.
+		switch {
+		case len(l.certProblems) > 0:
+			l.resolved = false
+			msg := strings.Join(l.certProblems, " ")
+			if len(l.certs) == 0 {
+				msg += " The listener has no usable certificate and is not served."
+			}
+			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), false, string(l.certReason), msg, gen))
+		case len(l.invalidKinds) > 0:
+			l.resolved = false
+			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), false, string(gwapiv1.ListenerReasonInvalidRouteKinds),
+				fmt.Sprintf("allowedRoutes.kinds lists %s, which a %s listener cannot carry.", strings.Join(l.invalidKinds, ", "), l.spec.Protocol), gen))
+		default:
+			msg := "All references are resolved."
+			if len(l.expired) > 0 {
+				msg += " " + strings.Join(l.expired, " ")
+			}
+			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), true, string(gwapiv1.ListenerReasonResolvedRefs), msg, gen))
+		}
+		if len(l.expired) > 0 && len(l.certProblems) > 0 {
+			for i := range *c {
+				if (*c)[i].Type == string(gwapiv1.ListenerConditionResolvedRefs) {
+					(*c)[i].Message += " " + strings.Join(l.expired, " ")
+				}
+			}
+		}
+		// Programmed.
+		if l.served() {
+			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "The listener is part of the HAProxy configuration.", gen))
+		} else {
+			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "The listener is not part of the HAProxy configuration; see its other conditions.", gen))
+		}
+		l.g.status.Listeners = append(l.g.status.Listeners, *l.status)
+	}
+}
+
+// finishGateways writes the Gateway conditions.
+func (t *translator) finishGateways() {
+	for _, g := range t.gateways {
+		gen := g.gw.Generation
+		var bad, good []string
+		programmed := false
+		for _, l := range g.listeners {
+			if l.accepted && !l.conflicted {
+				good = append(good, string(l.spec.Name))
+			} else {
+				bad = append(bad, string(l.spec.Name))
+			}
+			if l.served() {
+				programmed = true
+			}
+		}
+		c := &g.status.Conditions
+		switch {
+		case len(bad) == 0:
+			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway is valid.", gen))
+		case len(good) > 0:
+			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonListenersNotValid),
+				fmt.Sprintf("Listeners %s are not valid; listeners %s are accepted.", strings.Join(bad, ", "), strings.Join(good, ", ")), gen))
+		default:
+			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonListenersNotValid),
+				fmt.Sprintf("No listener is valid (%s).", strings.Join(bad, ", ")), gen))
+		}
+		if programmed {
+			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), true, string(gwapiv1.GatewayReasonProgrammed), "The Gateway is part of the HAProxy configuration.", gen))
+		} else {
+			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "No listener of the Gateway is served.", gen))
+		}
+		if g.status.Listeners == nil {
+			g.status.Listeners = []gwapiv1.ListenerStatus{}
+		}
+	}
+}
+
+func upperFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}

@@ -1,0 +1,173 @@
+// Package render is hagate's translation: it turns a Snapshot of Gateway API
+// objects into the IR of an HAProxy configuration and the status of every
+// object. It decides all Gateway API meaning (which Gateways are ours,
+// listener validity and conflicts, ReferenceGrants, hostname intersection and
+// precedence, route attachment, backend resolution). It does no I/O and reads
+// no clock: the Snapshot carries the time.
+//
+// One bad object becomes conditions on that object; it never drops the rest
+// of the configuration.
+package render
+
+import (
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/internal/ir"
+	"hagate.io/hagate/internal/snapshot"
+	"hagate.io/hagate/internal/status"
+)
+
+// DefaultControllerName is the GatewayClass controllerName hagate serves
+// unless told otherwise.
+const DefaultControllerName = "hagate.io/gateway-controller"
+
+// Options tune a translation.
+type Options struct {
+	// ControllerName selects the GatewayClasses (and so the Gateways) to
+	// render. Empty means DefaultControllerName.
+	ControllerName string
+}
+
+// Result is the outcome of a translation.
+type Result struct {
+	// Config is the HAProxy configuration.
+	Config *ir.Config
+	// Status holds the status of every object hagate is responsible for.
+	Status *status.Set
+	// Warnings are sentences about the input as a whole (not about one
+	// object, which get conditions).
+	Warnings []string
+}
+
+// translator holds the indexes and the state of one translation.
+type translator struct {
+	snap *snapshot.Snapshot
+	opts Options
+	idx  *index
+	st   *status.Set
+	res  *Result
+
+	gateways  []*gatewayCtx
+	listeners []*listenerCtx // every listener of our Gateways, in Gateway age order
+	backends  map[string]*ir.Backend
+	certs     map[string]*ir.Certificate
+	// routes are the HTTP routes attached to listeners, per listener name.
+	routes map[*listenerCtx][]*attachedRoute
+}
+
+// Translate turns a Snapshot into an HAProxy IR and statuses. It never
+// fails: invalid objects get conditions.
+func Translate(snap *snapshot.Snapshot, opts Options) *Result {
+	if opts.ControllerName == "" {
+		opts.ControllerName = DefaultControllerName
+	}
+	t := &translator{
+		snap:     snap,
+		opts:     opts,
+		idx:      newIndex(snap),
+		st:       status.NewSet(),
+		res:      &Result{Config: &ir.Config{}},
+		backends: map[string]*ir.Backend{},
+		certs:    map[string]*ir.Certificate{},
+		routes:   map[*listenerCtx][]*attachedRoute{},
+	}
+	t.res.Status = t.st
+	t.selectGateways()
+	t.buildListeners()
+	t.resolveConflicts()
+	t.attachHTTPRoutes()
+	t.finishListeners()
+	t.buildFrontends()
+	t.finishGateways()
+	t.collect()
+	return t.res
+}
+
+// collect moves backends and certificates into the IR, sorted.
+func (t *translator) collect() {
+	for _, b := range t.backends {
+		t.res.Config.Backends = append(t.res.Config.Backends, b)
+	}
+	sort.Slice(t.res.Config.Backends, func(i, j int) bool {
+		return t.res.Config.Backends[i].Name < t.res.Config.Backends[j].Name
+	})
+	for _, c := range t.certs {
+		t.res.Config.Certificates = append(t.res.Config.Certificates, c)
+	}
+	sort.Slice(t.res.Config.Certificates, func(i, j int) bool {
+		return t.res.Config.Certificates[i].Path < t.res.Config.Certificates[j].Path
+	})
+}
+
+// olderFirst sorts objects by creationTimestamp, then namespace/name, as the
+// Gateway API orders conflicting objects.
+func olderFirst(a, b metav1.Object) bool {
+	ta, tb := a.GetCreationTimestamp(), b.GetCreationTimestamp()
+	if !ta.Equal(&tb) {
+		return ta.Before(&tb)
+	}
+	if a.GetNamespace() != b.GetNamespace() {
+		return a.GetNamespace() < b.GetNamespace()
+	}
+	return a.GetName() < b.GetName()
+}
+
+// nn is the namespaced name of an object.
+func nn(o metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// cond builds a condition.
+func cond(typ string, ok bool, reason, msg string, gen int64) metav1.Condition {
+	s := metav1.ConditionFalse
+	if ok {
+		s = metav1.ConditionTrue
+	}
+	return metav1.Condition{Type: typ, Status: s, Reason: reason, Message: msg, ObservedGeneration: gen}
+}
+
+// setCond puts c into conds, replacing a condition of the same type.
+func setCond(conds *[]metav1.Condition, c metav1.Condition) {
+	for i := range *conds {
+		if (*conds)[i].Type == c.Type {
+			(*conds)[i] = c
+			return
+		}
+	}
+	*conds = append(*conds, c)
+}
+
+// selectGateways decides which GatewayClasses and Gateways are ours.
+func (t *translator) selectGateways() {
+	ours := map[string]bool{}
+	for _, gc := range t.snap.GatewayClasses {
+		if string(gc.Spec.ControllerName) != t.opts.ControllerName {
+			continue
+		}
+		ours[gc.Name] = true
+		t.st.GatewayClasses[gc.Name] = &gwapiv1.GatewayClassStatus{Conditions: []metav1.Condition{
+			cond(string(gwapiv1.GatewayClassConditionStatusAccepted), true, string(gwapiv1.GatewayClassReasonAccepted),
+				fmt.Sprintf("GatewayClass is handled by %s.", t.opts.ControllerName), gc.Generation),
+		}}
+	}
+	noClasses := len(t.snap.GatewayClasses) == 0
+	if noClasses && len(t.snap.Gateways) > 0 {
+		t.res.Warnings = append(t.res.Warnings,
+			"the input holds no GatewayClass: every Gateway is rendered, whatever its gatewayClassName")
+	}
+	gws := append([]*gwapiv1.Gateway(nil), t.snap.Gateways...)
+	sort.Slice(gws, func(i, j int) bool { return olderFirst(gws[i], gws[j]) })
+	for _, gw := range gws {
+		if !noClasses && !ours[string(gw.Spec.GatewayClassName)] {
+			continue
+		}
+		g := &gatewayCtx{gw: gw, status: &gwapiv1.GatewayStatus{}}
+		t.gateways = append(t.gateways, g)
+		t.st.Gateways[nn(gw)] = g.status
+	}
+}

@@ -1,0 +1,140 @@
+// Package report writes the status report of `hagate render`: every Gateway
+// API object of the input with the status hagate computed for it, as
+// multi-document YAML, in a stable order and without timestamps.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+
+	"hagate.io/hagate/internal/snapshot"
+	"hagate.io/hagate/internal/status"
+)
+
+// entry is one object of the report.
+type entry struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Metadata   entryMeta `json:"metadata"`
+	Status     any       `json:"status"`
+	order      int       `json:"-"`
+	key        string    `json:"-"`
+}
+
+type entryMeta struct {
+	Name       string `json:"name"`
+	Namespace  string `json:"namespace,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// Status renders the report.
+func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
+	var es []entry
+	add := func(order int, kind string, o metav1.Object, s any) {
+		es = append(es, entry{
+			APIVersion: gwapiv1.GroupVersion.String(),
+			Kind:       kind,
+			Metadata:   entryMeta{Name: o.GetName(), Namespace: o.GetNamespace(), Generation: o.GetGeneration()},
+			Status:     s,
+			order:      order,
+			key:        o.GetNamespace() + "/" + o.GetName(),
+		})
+	}
+	k := func(o metav1.Object) types.NamespacedName {
+		return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+	}
+	for _, o := range snap.GatewayClasses {
+		if s, ok := st.GatewayClasses[o.Name]; ok {
+			add(0, "GatewayClass", o, s)
+		} else {
+			add(0, "GatewayClass", o, map[string]any{})
+		}
+	}
+	for _, o := range snap.Gateways {
+		if s, ok := st.Gateways[k(o)]; ok {
+			add(1, "Gateway", o, s)
+		} else {
+			add(1, "Gateway", o, map[string]any{})
+		}
+	}
+	routes := func(order int, kind string, objs []metav1.Object, m map[types.NamespacedName]*gwapiv1.RouteStatus) {
+		for _, o := range objs {
+			if s, ok := m[k(o)]; ok {
+				add(order, kind, o, s)
+			} else {
+				add(order, kind, o, gwapiv1.RouteStatus{Parents: []gwapiv1.RouteParentStatus{}})
+			}
+		}
+	}
+	var objs []metav1.Object
+	for _, o := range snap.HTTPRoutes {
+		objs = append(objs, o)
+	}
+	routes(2, "HTTPRoute", objs, st.HTTPRoutes)
+	objs = nil
+	for _, o := range snap.GRPCRoutes {
+		objs = append(objs, o)
+	}
+	routes(3, "GRPCRoute", objs, st.GRPCRoutes)
+	objs = nil
+	for _, o := range snap.TLSRoutes {
+		objs = append(objs, o)
+	}
+	routes(4, "TLSRoute", objs, st.TLSRoutes)
+	for _, o := range snap.BackendTLSPolicies {
+		if s, ok := st.BackendTLSPolicies[k(o)]; ok {
+			add(5, "BackendTLSPolicy", o, s)
+		} else {
+			add(5, "BackendTLSPolicy", o, gwapiv1.PolicyStatus{Ancestors: []gwapiv1.PolicyAncestorStatus{}})
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].order != es[j].order {
+			return es[i].order < es[j].order
+		}
+		return es[i].key < es[j].key
+	})
+	var out bytes.Buffer
+	for i, e := range es {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		var generic any
+		if err := json.Unmarshal(raw, &generic); err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		dropTimes(generic)
+		y, err := yaml.Marshal(generic)
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(y)
+	}
+	return out.Bytes(), nil
+}
+
+// dropTimes removes lastTransitionTime fields: the report is stable.
+func dropTimes(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "lastTransitionTime")
+		for _, c := range x {
+			dropTimes(c)
+		}
+	case []any:
+		for _, c := range x {
+			dropTimes(c)
+		}
+	}
+}

@@ -1,0 +1,327 @@
+// Package templates turns the IR into a Bundle: haproxy.cfg, crt-list files,
+// map files and PEM files. It only formats: every decision was made by
+// render. Values are quoted or escaped here for the exact context they are
+// written in (configuration word, log-format string, map or crt-list line).
+package templates
+
+import (
+	"bytes"
+	"embed"
+	"fmt"
+	"net/netip"
+	"path"
+	"strings"
+	"text/template"
+
+	"github.com/Masterminds/sprig/v3"
+
+	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/internal/ir"
+)
+
+//go:embed files/*.tmpl
+var files embed.FS
+
+// Options say where the files live and how HAProxy binds.
+type Options struct {
+	// ConfigRoot is the absolute path of the folder the Bundle is written
+	// to at run time; paths inside haproxy.cfg start with it.
+	ConfigRoot string
+	// BindAddress is the address every frontend binds; empty means all
+	// IPv4 and IPv6 addresses.
+	BindAddress string
+}
+
+// errorBackend answers the share of requests of backendRefs that do not
+// resolve.
+const errorBackend = "hagate-invalid-backend"
+
+var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
+	"arg":              Arg,
+	"logFormat":        LogFormat,
+	"matchConds":       matchConds,
+	"ruleCond":         ruleCond,
+	"redirectLocation": redirectLocation,
+	"totalWeight":      totalWeight,
+	"weightedBackends": weightedBackends,
+	"serverAddr":       serverAddr,
+	"errorBackend":     func() string { return errorBackend },
+	"needsErrorBackend": func(c *ir.Config) bool {
+		for _, fe := range c.Frontends {
+			for _, r := range fe.Rules {
+				for _, b := range r.Backends {
+					if b.Backend == "" && r.Redirect == nil {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	},
+	// Replaced per render: see Render.
+	"file":     func(string) string { return "" },
+	"bindAddr": func(int32) string { return "" },
+}).ParseFS(files, "files/*.tmpl"))
+
+// Render turns a configuration into a Bundle.
+func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
+	if !path.IsAbs(opts.ConfigRoot) {
+		return nil, fmt.Errorf("render templates: config root %q is not an absolute path", opts.ConfigRoot)
+	}
+	if strings.ContainsAny(opts.ConfigRoot, " \t\r\n#'\"\\$") {
+		return nil, fmt.Errorf("render templates: config root %q holds characters HAProxy would read as syntax", opts.ConfigRoot)
+	}
+	bind, err := bindFunc(opts.BindAddress)
+	if err != nil {
+		return nil, err
+	}
+	file := func(p string) string { return path.Join(opts.ConfigRoot, p) }
+	t, err := tmpl.Clone()
+	if err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	t.Funcs(template.FuncMap{"file": file, "bindAddr": bind})
+	var buf bytes.Buffer
+	if err := t.ExecuteTemplate(&buf, "haproxy.cfg.tmpl", cfg); err != nil {
+		return nil, fmt.Errorf("render haproxy.cfg: %w", err)
+	}
+	b := bundle.New()
+	b.Add(&bundle.File{Path: bundle.ConfigFile, Content: buf.Bytes(), Mode: 0o644})
+	for _, fe := range cfg.Frontends {
+		if fe.TLS != nil {
+			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe, file), Mode: 0o644})
+		}
+		addMap(b, fmt.Sprintf("maps/%s.hosts.map", fe.Name), "exact request hosts", fe.HostExact)
+		addMap(b, fmt.Sprintf("maps/%s.suffixes.map", fe.Name), "request host suffixes, most specific first", fe.HostSuffix)
+		addMap(b, fmt.Sprintf("maps/%s.sni-hosts.map", fe.Name), "exact SNI names to listeners", fe.SNIExact)
+		addMap(b, fmt.Sprintf("maps/%s.sni-suffixes.map", fe.Name), "SNI suffixes to listeners, most specific first", fe.SNISuffix)
+	}
+	for _, c := range cfg.Certificates {
+		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
+	}
+	return b, nil
+}
+
+func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
+	if len(entries) == 0 {
+		return
+	}
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# %s\n", what)
+	for _, e := range entries {
+		fmt.Fprintf(&buf, "%s %s\n", e.Key, e.Value)
+	}
+	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
+}
+
+func crtList(fe *ir.Frontend, file func(string) string) []byte {
+	var buf bytes.Buffer
+	fmt.Fprintf(&buf, "# Certificates of frontend %s, chosen by SNI: exact names before wildcards.\n", fe.Name)
+	if fe.TLS.StrictSNI {
+		buf.WriteString("# No catch-all listener: a ClientHello matching no line is refused (strict-sni).\n")
+	}
+	for _, e := range fe.TLS.CrtList {
+		fmt.Fprintf(&buf, "# %s\n%s", e.Comment, file(e.Cert))
+		for _, f := range e.SNIFilters {
+			fmt.Fprintf(&buf, " %s", f)
+		}
+		buf.WriteString("\n")
+	}
+	return buf.Bytes()
+}
+
+func bindFunc(addr string) (func(int32) string, error) {
+	if addr == "" {
+		return func(p int32) string { return fmt.Sprintf(":::%d v4v6", p) }, nil
+	}
+	a, err := netip.ParseAddr(addr)
+	if err != nil || a.Zone() != "" {
+		return nil, fmt.Errorf("render templates: bind address %q is not an IP address", addr)
+	}
+	if a.Is6() && !a.Is4In6() {
+		return func(p int32) string { return fmt.Sprintf("[%s]:%d", a, p) }, nil
+	}
+	return func(p int32) string { return fmt.Sprintf("%s:%d", a.Unmap(), p) }, nil
+}
+
+// Arg writes s as one configuration word: as is when it holds only
+// characters without meaning to HAProxy's parser, in single quotes
+// otherwise, in double quotes with escapes when it holds a single quote.
+// render never lets control characters through; they would be refused
+// here too, as \xNN.
+func Arg(s string) string {
+	if s == "" {
+		return "''"
+	}
+	plain := true
+	for _, r := range s {
+		if !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("-_./:@*+=,^~|%&", r)) {
+			plain = false
+			break
+		}
+	}
+	if plain {
+		return s
+	}
+	if !strings.ContainsAny(s, "'") && !hasControl(s) {
+		return "'" + s + "'"
+	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\' || r == '$':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+func hasControl(s string) bool {
+	for _, r := range s {
+		if r < 0x20 || r == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// LogFormat writes a literal value as a log-format argument (header
+// values): '%' is doubled so that nothing is evaluated, then the word is
+// quoted as Arg does.
+func LogFormat(s string) string {
+	return Arg(strings.ReplaceAll(s, "%", "%%"))
+}
+
+// ruleCond is the condition "this rule was selected".
+func ruleCond(r *ir.Rule) string {
+	return fmt.Sprintf("{ var(txn.rule) -m str %s }", Arg(r.Name))
+}
+
+// matchConds writes the conditions of a match after its virtual host's.
+func matchConds(m *ir.Match) string {
+	var b strings.Builder
+	switch {
+	case m.PathExact != "":
+		fmt.Fprintf(&b, " { path -m str %s }", Arg(m.PathExact))
+	case m.PathPrefix != "":
+		// A trailing slash on both sides makes "begins with" match whole
+		// path elements: "/a" matches "/a" and "/a/b", not "/ab".
+		fmt.Fprintf(&b, " { path,concat(/) -m beg %s }", Arg(m.PathPrefix+"/"))
+	}
+	if m.Method != "" {
+		fmt.Fprintf(&b, " { method %s }", m.Method)
+	}
+	for _, h := range m.Headers {
+		op := "-m str"
+		if h.Regex {
+			op = "-m reg"
+		}
+		fmt.Fprintf(&b, " { req.fhdr(%s) %s %s }", h.Name, op, pattern(h.Value))
+	}
+	for _, q := range m.QueryParams {
+		op := "-m str"
+		if q.Regex {
+			op = "-m reg"
+		}
+		fmt.Fprintf(&b, " { urlp(%s) %s %s }", q.Name, op, pattern(q.Value))
+	}
+	return b.String()
+}
+
+// pattern writes an ACL pattern: "--" first when it starts with '-', so
+// that it is not read as a flag.
+func pattern(v string) string {
+	if strings.HasPrefix(v, "-") {
+		return "-- " + Arg(v)
+	}
+	return Arg(v)
+}
+
+// redirectLocation writes the log-format of a redirect's Location.
+func redirectLocation(r *ir.Redirect) string {
+	var b strings.Builder
+	b.WriteString(r.Scheme + "://")
+	if r.Hostname != "" {
+		b.WriteString(r.Hostname)
+	} else {
+		b.WriteString("%[var(txn.host)]")
+	}
+	if r.Port != 0 {
+		fmt.Fprintf(&b, ":%d", r.Port)
+	}
+	switch {
+	case r.FullPath != "":
+		b.WriteString(r.FullPath)
+		b.WriteString("%[pathq,regsub(^[^?]*,)]")
+	case r.PrefixReplace:
+		to := r.PrefixTo
+		if r.PrefixFrom == "" {
+			// Prefix "/": the replacement goes before the whole path.
+			fmt.Fprintf(&b, "%s%%[pathq]", to)
+			break
+		}
+		if to == "" {
+			fmt.Fprintf(&b, "%%[pathq,regsub(^%s/?,/)]", regexQuote(r.PrefixFrom))
+			break
+		}
+		fmt.Fprintf(&b, "%%[pathq,regsub(^%s,%s)]", regexQuote(r.PrefixFrom), to)
+	default:
+		b.WriteString("%[pathq]")
+	}
+	return Arg(b.String())
+}
+
+// regexQuote escapes the regex metacharacters render lets into redirect
+// prefixes ('.' and '+').
+func regexQuote(s string) string {
+	return strings.NewReplacer(".", `\.`, "+", `\+`).Replace(s)
+}
+
+func totalWeight(bs []ir.WeightedBackend) int32 {
+	var t int32
+	for _, b := range bs {
+		t += b.Weight
+	}
+	return t
+}
+
+// weightedChoice is one use_backend line of a rule.
+type weightedChoice struct {
+	// Name is the backend.
+	Name string
+	// Below is the bound the rule's random draw must stay under; 0 for the
+	// last share, which takes whatever is left.
+	Below int32
+}
+
+func weightedBackends(bs []ir.WeightedBackend) []weightedChoice {
+	var out []weightedChoice
+	var sum int32
+	for i, b := range bs {
+		sum += b.Weight
+		name := b.Backend
+		if name == "" {
+			name = errorBackend
+		}
+		c := weightedChoice{Name: name}
+		if i < len(bs)-1 {
+			c.Below = sum
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func serverAddr(s ir.Server) string {
+	if strings.Contains(s.Address, ":") {
+		return fmt.Sprintf("[%s]:%d", s.Address, s.Port)
+	}
+	return fmt.Sprintf("%s:%d", s.Address, s.Port)
+}
