@@ -13,12 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/internal/pipeline"
 	"hagate.io/hagate/internal/render"
-	"hagate.io/hagate/internal/report"
-	"hagate.io/hagate/internal/snapshot"
 	"hagate.io/hagate/internal/source/files"
-	"hagate.io/hagate/internal/templates"
 )
 
 func main() {
@@ -101,7 +98,7 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		root = out
 	}
 	loaded.Snapshot.Now = time.Now()
-	b, warnings, err := renderSnapshot(loaded.Snapshot, pipelineOptions{
+	o, err := pipeline.Render(loaded.Snapshot, pipeline.Options{
 		ControllerName: f.controllerName,
 		ConfigRoot:     root,
 		BindAddress:    f.bindAddress,
@@ -109,7 +106,8 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 	if err != nil {
 		return err
 	}
-	for _, w := range warnings {
+	b := o.Bundle
+	for _, w := range o.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}
 	if err := b.ReplaceDir(out); err != nil {
@@ -117,27 +115,4 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 	}
 	fmt.Fprintf(cmd.OutOrStdout(), "wrote %d files to %s\n", len(b.Files()), out)
 	return nil
-}
-
-// pipelineOptions are the options of the whole render pipeline.
-type pipelineOptions struct {
-	ControllerName string
-	ConfigRoot     string
-	BindAddress    string
-}
-
-// renderSnapshot runs the pure pipeline: Snapshot -> IR + status ->
-// Bundle (with status.yaml).
-func renderSnapshot(snap *snapshot.Snapshot, o pipelineOptions) (*bundle.Bundle, []string, error) {
-	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName})
-	b, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
-	if err != nil {
-		return nil, nil, err
-	}
-	st, err := report.Status(snap, res.Status)
-	if err != nil {
-		return nil, nil, err
-	}
-	b.Add(&bundle.File{Path: "status.yaml", Content: st, Mode: 0o644})
-	return b, res.Warnings, nil
 }

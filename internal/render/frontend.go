@@ -96,7 +96,7 @@ func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
 		for _, a := range t.routes[l] {
 			for _, cr := range a.rules {
 				if _, ok := rules[cr.name]; !ok {
-					rules[cr.name] = frontendRule(cr, l)
+					rules[cr.name] = t.frontendRule(cr, l)
 				}
 			}
 		}
@@ -256,13 +256,24 @@ func pathRank(m ir.Match) int {
 
 // frontendRule finishes a compiled rule for the frontend of listener l
 // (redirect defaults depend on the listener's port and protocol).
-func frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
+func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 	r := &ir.Rule{
 		Name:            cr.name,
 		Comment:         cr.comment,
 		RequestHeaders:  cr.reqHdr,
 		ResponseHeaders: cr.respHdr,
-		Backends:        cr.backends,
+	}
+	if cr.redirect == nil {
+		for _, b := range cr.backends {
+			if b.weight == 0 {
+				continue
+			}
+			wb := ir.WeightedBackend{Weight: b.weight}
+			if b.problem == nil {
+				wb.Backend = t.serviceBackend(b.svc, b.port)
+			}
+			r.Backends = append(r.Backends, wb)
+		}
 	}
 	if f := cr.redirect; f != nil {
 		rd := &ir.Redirect{Code: 302}

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"k8s.io/apimachinery/pkg/util/validation"
 	"sort"
 	"strings"
 
@@ -98,6 +99,11 @@ func (t *translator) buildListeners() {
 
 // validateListener checks protocol, hostname, route kinds and certificates.
 func (t *translator) validateListener(l *listenerCtx) {
+	if len(validation.IsDNS1123Label(string(l.spec.Name))) > 0 {
+		l.accepted = false
+		l.badValue = fmt.Sprintf("listener name %q is not a valid section name (lower-case letters, digits and '-')", l.spec.Name)
+		return
+	}
 	switch l.spec.Protocol {
 	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
 	default:

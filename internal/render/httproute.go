@@ -33,7 +33,7 @@ type compiledRule struct {
 	reqHdr   *ir.HeaderModifier
 	respHdr  *ir.HeaderModifier
 	redirect *gwapiv1.HTTPRequestRedirectFilter
-	backends []ir.WeightedBackend
+	backends []resolvedBackend
 }
 
 // routeProblem is a reason a route, or one of its references, is not
@@ -53,8 +53,12 @@ func (t *translator) attachHTTPRoutes() {
 		byName[nn(g.gw)] = g
 	}
 	for _, r := range routes {
+		if !validName(r.Namespace, r.Name) {
+			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("HTTPRoute %q in namespace %q is skipped: its name is not a valid Kubernetes name", r.Name, r.Namespace))
+			continue
+		}
 		rs := &gwapiv1.RouteStatus{}
-		rules, invalid, refProblem := t.compileHTTPRoute(r)
+		rules, invalid, partial, refProblem := t.compileHTTPRoute(r)
 		for _, pref := range r.Spec.ParentRefs {
 			if pref.Group != nil && string(*pref.Group) != gwapiv1.GroupName || pref.Kind != nil && *pref.Kind != "Gateway" {
 				continue
@@ -73,6 +77,9 @@ func (t *translator) attachHTTPRoutes() {
 			} else {
 				ok, reason, msg := t.attach(r, g, pref, rules)
 				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionAccepted), ok, string(reason), msg, r.Generation))
+			}
+			if partial != nil {
+				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionPartiallyInvalid), true, string(partial.reason), partial.msg, r.Generation))
 			}
 			if refProblem != nil {
 				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionResolvedRefs), false, string(refProblem.reason), refProblem.msg, r.Generation))
@@ -210,84 +217,110 @@ func effectiveHostnames(listener string, route []gwapiv1.Hostname) []string {
 	return out
 }
 
-// compileHTTPRoute checks a route and compiles its rules. invalid says why
-// the route cannot be accepted at all; refProblem is the first backendRef
-// that does not resolve.
-func (t *translator) compileHTTPRoute(r *gwapiv1.HTTPRoute) (rules []*compiledRule, invalid, refProblem *routeProblem) {
-	bad := func(format string, a ...any) (rules []*compiledRule, invalid, refProblem *routeProblem) {
-		return nil, &routeProblem{gwapiv1.RouteReasonUnsupportedValue, upperFirst(fmt.Sprintf(format, a...)) + " The route is not served."}, nil
-	}
+// compileHTTPRoute checks a route and compiles its rules. A rule with a
+// value hagate cannot express is left out; partial explains the rules left
+// out, and invalid is set when no rule (or the route itself) is usable.
+// refProblem is the first backendRef that does not resolve.
+func (t *translator) compileHTTPRoute(r *gwapiv1.HTTPRoute) (rules []*compiledRule, invalid, partial, refProblem *routeProblem) {
 	for _, h := range r.Spec.Hostnames {
 		if !validHostname(string(h)) {
-			return bad("hostname %q is not a valid DNS name", h)
+			return nil, &routeProblem{gwapiv1.RouteReasonUnsupportedValue, fmt.Sprintf("Hostname %q is not a valid DNS name. The route is not served.", h)}, nil, nil
 		}
 	}
+	var dropped []string
 	for i := range r.Spec.Rules {
-		rule := &r.Spec.Rules[i]
-		cr := &compiledRule{
-			name:    fmt.Sprintf("%s/%s/%d", r.Namespace, r.Name, i),
-			comment: fmt.Sprintf("HTTPRoute %s/%s rule %d", r.Namespace, r.Name, i),
+		cr, err := t.compileRule(r, i)
+		if err != nil {
+			dropped = append(dropped, fmt.Sprintf("rule %d: %v", i, err))
+			continue
 		}
-		if rule.Name != nil && *rule.Name != "" {
-			cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
-		}
-		matches := rule.Matches
-		if len(matches) == 0 {
-			matches = []gwapiv1.HTTPRouteMatch{{}}
-		}
-		for j, m := range matches {
-			im, err := compileMatch(m)
-			if err != nil {
-				return bad("rule %d match %d: %v", i, j, err)
-			}
-			im.Comment = fmt.Sprintf("%s match %d", cr.comment, j)
-			im.Rule = cr.name
-			cr.matches = append(cr.matches, im)
-		}
-		for _, f := range rule.Filters {
-			var err error
-			switch f.Type {
-			case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
-				cr.reqHdr, err = compileHeaderFilter(f.RequestHeaderModifier)
-			case gwapiv1.HTTPRouteFilterResponseHeaderModifier:
-				cr.respHdr, err = compileHeaderFilter(f.ResponseHeaderModifier)
-			case gwapiv1.HTTPRouteFilterRequestRedirect:
-				err = checkRedirect(f.RequestRedirect)
-				cr.redirect = f.RequestRedirect
-			default:
-				err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect are)", f.Type)
-			}
-			if err != nil {
-				return bad("rule %d: %v", i, err)
-			}
-		}
-		for k, br := range rule.BackendRefs {
-			if len(br.Filters) > 0 {
-				return bad("rule %d backendRef %d: filters on backendRefs are not supported", i, k)
-			}
-			wb, prob := t.resolveBackend(r, br.BackendRef)
-			if prob != nil && refProblem == nil {
-				refProblem = prob
-			}
-			if wb.Weight > 0 {
-				cr.backends = append(cr.backends, wb)
+		for _, b := range cr.backends {
+			if b.problem != nil && refProblem == nil {
+				refProblem = b.problem
 			}
 		}
 		rules = append(rules, cr)
 	}
-	return rules, nil, refProblem
+	if len(dropped) > 0 {
+		msg := upperFirst(strings.Join(dropped, "; ")) + "."
+		if len(rules) == 0 {
+			return nil, &routeProblem{gwapiv1.RouteReasonUnsupportedValue, msg + " No rule is usable: the route is not served."}, nil, nil
+		}
+		partial = &routeProblem{gwapiv1.RouteReasonUnsupportedValue, msg + " These rules are not served; the others are."}
+	}
+	return rules, nil, partial, refProblem
 }
 
-// resolveBackend resolves a backendRef to a backend, creating it. A
-// backendRef that does not resolve keeps its weight with an empty backend
-// (answered with 500).
-func (t *translator) resolveBackend(r *gwapiv1.HTTPRoute, ref gwapiv1.BackendRef) (ir.WeightedBackend, *routeProblem) {
-	wb := ir.WeightedBackend{Weight: 1}
-	if ref.Weight != nil {
-		wb.Weight = *ref.Weight
+// compileRule checks one rule.
+func (t *translator) compileRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule, error) {
+	rule := &r.Spec.Rules[i]
+	cr := &compiledRule{
+		name:    fmt.Sprintf("%s/%s/%d", r.Namespace, r.Name, i),
+		comment: fmt.Sprintf("HTTPRoute %s/%s rule %d", r.Namespace, r.Name, i),
 	}
-	if wb.Weight < 0 {
-		wb.Weight = 0
+	if rule.Name != nil && *rule.Name != "" {
+		cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
+	}
+	matches := rule.Matches
+	if len(matches) == 0 {
+		matches = []gwapiv1.HTTPRouteMatch{{}}
+	}
+	for j, m := range matches {
+		im, err := compileMatch(m)
+		if err != nil {
+			return nil, fmt.Errorf("match %d: %v", j, err)
+		}
+		im.Comment = fmt.Sprintf("%s match %d", cr.comment, j)
+		im.Rule = cr.name
+		cr.matches = append(cr.matches, im)
+	}
+	for _, f := range rule.Filters {
+		var err error
+		switch f.Type {
+		case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
+			cr.reqHdr, err = compileHeaderFilter(f.RequestHeaderModifier)
+		case gwapiv1.HTTPRouteFilterResponseHeaderModifier:
+			cr.respHdr, err = compileHeaderFilter(f.ResponseHeaderModifier)
+		case gwapiv1.HTTPRouteFilterRequestRedirect:
+			err = checkRedirect(f.RequestRedirect)
+			cr.redirect = f.RequestRedirect
+		default:
+			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect are)", f.Type)
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	for k, br := range rule.BackendRefs {
+		if len(br.Filters) > 0 {
+			return nil, fmt.Errorf("backendRef %d: filters on backendRefs are not supported", k)
+		}
+		rb := t.resolveBackend(r, br.BackendRef)
+		if rb.weight > 0 || rb.problem != nil {
+			cr.backends = append(cr.backends, rb)
+		}
+	}
+	return cr, nil
+}
+
+// resolvedBackend is a backendRef checked: a Service port, or a problem.
+type resolvedBackend struct {
+	svc     *corev1.Service
+	port    *corev1.ServicePort
+	weight  int32
+	problem *routeProblem
+}
+
+// resolveBackend checks a backendRef. One that does not resolve keeps its
+// weight: its share of requests is answered with 500.
+func (t *translator) resolveBackend(r *gwapiv1.HTTPRoute, ref gwapiv1.BackendRef) resolvedBackend {
+	rb := resolvedBackend{weight: 1}
+	if ref.Weight != nil {
+		rb.weight = max(*ref.Weight, 0)
+	}
+	fail := func(reason gwapiv1.RouteConditionReason, format string, a ...any) resolvedBackend {
+		rb.problem = &routeProblem{reason, fmt.Sprintf(format, a...) + " Its share of requests gets 500."}
+		return rb
 	}
 	group, kind := "", "Service"
 	if ref.Group != nil {
@@ -302,29 +335,25 @@ func (t *translator) resolveBackend(r *gwapiv1.HTTPRoute, ref gwapiv1.BackendRef
 	}
 	where := fmt.Sprintf("%s/%s", ns, ref.Name)
 	if group != "" || kind != "Service" {
-		return wb, &routeProblem{gwapiv1.RouteReasonInvalidKind, fmt.Sprintf("backendRef %s is a %s; only core Services are supported. Its share of requests gets 500.", where, groupKind(group, kind))}
+		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s is a %s; only core Services are supported.", where, groupKind(group, kind))
 	}
 	if !t.idx.refGranted(gwapiv1.GroupName, "HTTPRoute", r.Namespace, "", "Service", ns, string(ref.Name)) {
-		return wb, &routeProblem{gwapiv1.RouteReasonRefNotPermitted, fmt.Sprintf("backendRef to Service %s is not permitted: no ReferenceGrant in namespace %s allows HTTPRoutes of namespace %s to refer to it. Its share of requests gets 500.", where, ns, r.Namespace)}
+		return fail(gwapiv1.RouteReasonRefNotPermitted, "BackendRef to Service %s is not permitted: no ReferenceGrant in namespace %s allows HTTPRoutes of namespace %s to refer to it.", where, ns, r.Namespace)
 	}
 	svc, ok := t.idx.services[types.NamespacedName{Namespace: ns, Name: string(ref.Name)}]
 	if !ok {
-		return wb, &routeProblem{gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s does not exist. Its share of requests gets 500.", where)}
+		return fail(gwapiv1.RouteReasonBackendNotFound, "Service %s does not exist.", where)
 	}
 	if ref.Port == nil {
-		return wb, &routeProblem{gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("backendRef to Service %s has no port. Its share of requests gets 500.", where)}
+		return fail(gwapiv1.RouteReasonBackendNotFound, "BackendRef to Service %s has no port.", where)
 	}
-	var sp *corev1.ServicePort
 	for i := range svc.Spec.Ports {
 		if svc.Spec.Ports[i].Port == *ref.Port && (svc.Spec.Ports[i].Protocol == "" || svc.Spec.Ports[i].Protocol == corev1.ProtocolTCP) {
-			sp = &svc.Spec.Ports[i]
+			rb.svc, rb.port = svc, &svc.Spec.Ports[i]
+			return rb
 		}
 	}
-	if sp == nil {
-		return wb, &routeProblem{gwapiv1.RouteReasonBackendNotFound, fmt.Sprintf("Service %s has no TCP port %d. Its share of requests gets 500.", where, *ref.Port)}
-	}
-	wb.Backend = t.serviceBackend(svc, sp)
-	return wb, nil
+	return fail(gwapiv1.RouteReasonBackendNotFound, "Service %s has no TCP port %d.", where, *ref.Port)
 }
 
 // serviceBackend returns the name of the backend of a Service port,

@@ -4,6 +4,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/apimachinery/pkg/util/validation"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/internal/snapshot"
@@ -22,6 +23,16 @@ type index struct {
 	grants map[string][]*gwapiv1.ReferenceGrant
 }
 
+// validName reports whether an object's namespace and name are what the
+// API server accepts (DNS labels and subdomains). Objects with other names
+// never reach the configuration: names become file names and config text.
+func validName(ns, name string) bool {
+	if ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+		return false
+	}
+	return len(validation.IsDNS1123Subdomain(name)) == 0
+}
+
 func newIndex(s *snapshot.Snapshot) *index {
 	x := &index{
 		secrets:    map[types.NamespacedName]*corev1.Secret{},
@@ -33,12 +44,21 @@ func newIndex(s *snapshot.Snapshot) *index {
 		grants:     map[string][]*gwapiv1.ReferenceGrant{},
 	}
 	for _, o := range s.Secrets {
+		if !validName(o.Namespace, o.Name) {
+			continue
+		}
 		x.secrets[nn(o)] = o
 	}
 	for _, o := range s.ConfigMaps {
+		if !validName(o.Namespace, o.Name) {
+			continue
+		}
 		x.configMaps[nn(o)] = o
 	}
 	for _, o := range s.Services {
+		if !validName(o.Namespace, o.Name) {
+			continue
+		}
 		x.services[nn(o)] = o
 	}
 	for _, o := range s.Namespaces {

@@ -166,6 +166,10 @@ func (t *translator) selectGateways() {
 		if !noClasses && !ours[string(gw.Spec.GatewayClassName)] {
 			continue
 		}
+		if !validName(gw.Namespace, gw.Name) {
+			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("Gateway %q in namespace %q is skipped: its name is not a valid Kubernetes name", gw.Name, gw.Namespace))
+			continue
+		}
 		g := &gatewayCtx{gw: gw, status: &gwapiv1.GatewayStatus{}}
 		t.gateways = append(t.gateways, g)
 		t.st.Gateways[nn(gw)] = g.status

@@ -1,0 +1,40 @@
+# hagate: make help lists the targets.
+
+GO      ?= go
+BIN     := bin/hagate
+# The package that holds TestGolden (found, so that the target follows it).
+GOLDEN_PKG ?= $(or $(patsubst %/,./%,$(dir $(firstword $(shell grep -rl --include='*_test.go' '^func TestGolden(' cmd internal 2>/dev/null)))),./cmd/hagate)
+
+.DEFAULT_GOAL := help
+.PHONY: help deps build test golden lint bench run clean
+
+help: ## list the targets
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+deps: ## install haproxy, openssl and curl from Debian's packages when missing
+	@hack/deps.sh
+
+build: ## build the hagate CLI into bin/hagate
+	$(GO) build -o $(BIN) ./cmd/hagate
+
+test: deps ## run go vet and every test (installs HAProxy first when missing)
+	$(GO) vet ./...
+	$(GO) test ./... -count=1 -timeout 20m
+
+golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
+	$(GO) test $(GOLDEN_PKG) -run TestGolden -count=1 -update
+
+lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
+	@unformatted="$$(gofmt -l $$(git ls-files -co --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"; \
+	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; else echo "staticcheck not on PATH: skipped"; fi
+
+bench: ## run the render benchmark
+	$(GO) test ./internal/render -run '^$$' -bench . -benchmem
+
+run: build ## render examples/quickstart and run HAProxy on it (Ctrl-C stops)
+	@hack/run-quickstart.sh
+
+clean: ## remove bin/, out/ and the quickstart's generated certificates
+	rm -rf bin out examples/quickstart/.generated
