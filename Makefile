@@ -3,7 +3,7 @@
 GO      ?= go
 BIN     := bin/hagate
 # The package that holds TestGolden (found, so that the target follows it).
-GOLDEN_PKG ?= $(or $(patsubst %/,./%,$(dir $(firstword $(shell grep -rl --include='*_test.go' '^func TestGolden(' cmd internal 2>/dev/null)))),./cmd/hagate)
+GOLDEN_PKG ?= $(or $(patsubst %/,./%,$(dir $(firstword $(shell grep -rl --include='*_test.go' '^func TestGolden\b' cmd internal 2>/dev/null)))),./cmd/hagate)
 
 .DEFAULT_GOAL := help
 .PHONY: help deps build test golden lint bench run clean
@@ -12,7 +12,7 @@ help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## install haproxy, openssl and curl from Debian's packages when missing
-	@hack/deps.sh
+	@bash hack/deps.sh
 
 build: ## build the hagate CLI into bin/hagate
 	$(GO) build -o $(BIN) ./cmd/hagate
@@ -25,7 +25,7 @@ golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
 	$(GO) test $(GOLDEN_PKG) -run TestGolden -count=1 -update
 
 lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
-	@unformatted="$$(gofmt -l $$(git ls-files -co --exclude-standard -- '*.go' 2>/dev/null || find . -name '*.go' -not -path './.git/*'))"; \
+	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; else echo "staticcheck not on PATH: skipped"; fi
@@ -34,7 +34,7 @@ bench: ## run the render benchmark
 	$(GO) test ./internal/render -run '^$$' -bench . -benchmem
 
 run: build ## render examples/quickstart and run HAProxy on it (Ctrl-C stops)
-	@hack/run-quickstart.sh
+	@bash hack/run-quickstart.sh
 
 clean: ## remove bin/, out/ and the quickstart's generated certificates
 	rm -rf bin out examples/quickstart/.generated

@@ -37,7 +37,7 @@ done
 # hagate (make run builds it; build it here too when the script runs alone).
 [[ -x bin/hagate ]] || go build -o bin/hagate ./cmd/hagate
 go build -o bin/demo-backend ./hack/demo-backend
-hack/quickstart-certs.sh
+bash hack/quickstart-certs.sh
 
 pids=()
 cleanup() {

@@ -47,7 +47,7 @@ func TestGolden(t *testing.T) {
 	if len(dirs) == 0 {
 		t.Fatal("no golden cases under testdata/")
 	}
-	ca := pki.NewCA(t, "hagate test CA")
+	ca := pki.NewCAValid(t, "hagate test CA", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC))
 	for _, in := range dirs {
 		dir := filepath.Dir(in)
 		t.Run(filepath.Base(dir), func(t *testing.T) {

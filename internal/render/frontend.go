@@ -144,13 +144,14 @@ func tlsBind(ls []*listenerCtx) *ir.TLSBind {
 // vhosts collects the routes of a port's listeners per (listener,
 // hostname), leaving out hostnames a more specific listener owns.
 func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
+	idx := newListenerIndex(ls)
 	var out []*vhost
 	for _, l := range ls {
 		byHost := map[string]*vhost{}
 		var order []string
 		for _, a := range t.routes[l] {
 			for _, h := range a.hostnames {
-				if owner(ls, h) != l {
+				if idx.owner(h) != l {
 					continue
 				}
 				vh, ok := byHost[h]
@@ -174,14 +175,56 @@ func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
 	return out
 }
 
-// owner is the most specific listener whose hostname covers the pattern h.
-func owner(ls []*listenerCtx, h string) *listenerCtx {
-	for _, l := range ls { // most specific first
-		if covers(l.hostname, h) {
+// listenerIndex finds the most specific listener of a port whose hostname
+// covers a hostname pattern, without scanning every listener.
+type listenerIndex struct {
+	exact    map[string]*listenerCtx
+	wildcard map[string]*listenerCtx // by suffix without "*"
+	catchAll *listenerCtx
+}
+
+func newListenerIndex(ls []*listenerCtx) *listenerIndex {
+	x := &listenerIndex{exact: map[string]*listenerCtx{}, wildcard: map[string]*listenerCtx{}}
+	for _, l := range ls { // most specific first: keep the first of a name
+		switch {
+		case l.hostname == "":
+			if x.catchAll == nil {
+				x.catchAll = l
+			}
+		case isWildcard(l.hostname):
+			if _, ok := x.wildcard[l.hostname[1:]]; !ok {
+				x.wildcard[l.hostname[1:]] = l
+			}
+		default:
+			if _, ok := x.exact[l.hostname]; !ok {
+				x.exact[l.hostname] = l
+			}
+		}
+	}
+	return x
+}
+
+// owner is the most specific listener whose hostname covers the pattern h
+// (exact, "*.suffix" or "" for any).
+func (x *listenerIndex) owner(h string) *listenerCtx {
+	if h == "" {
+		return x.catchAll
+	}
+	if !isWildcard(h) {
+		if l, ok := x.exact[h]; ok {
 			return l
 		}
 	}
-	return nil
+	// Suffixes from the most specific: ".b.example.com", ".example.com", ...
+	for i := 0; i < len(h); i++ {
+		if h[i] != '.' {
+			continue
+		}
+		if l, ok := x.wildcard[h[i:]]; ok {
+			return l
+		}
+	}
+	return x.catchAll
 }
 
 func vhostName(l *listenerCtx, h string) string {

@@ -45,6 +45,9 @@ type listenerCtx struct {
 	// badValue explains an unsupported value (hostname) in the spec.
 	badValue string
 	attached int32
+	// overlaps are the listeners on the same port whose hostnames overlap
+	// this one's (TLS connection coalescing may mix them).
+	overlaps []string
 }
 
 // served reports whether the listener becomes configuration.
@@ -241,8 +244,30 @@ func sortedKeys(m map[string]bool) []string {
 	return ks
 }
 
+// detectOverlaps finds TLS listeners sharing a port whose hostnames
+// overlap (one matches names of the other): a client may reuse a
+// connection made for one to reach the other.
+func (t *translator) detectOverlaps() {
+	byPort := map[int32][]*listenerCtx{}
+	for _, l := range t.listeners {
+		if l.accepted && !l.conflicted && l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+		}
+	}
+	for _, ls := range byPort {
+		for _, a := range ls {
+			for _, b := range ls {
+				if a != b && (covers(a.hostname, b.hostname) || covers(b.hostname, a.hostname)) {
+					a.overlaps = append(a.overlaps, b.name)
+				}
+			}
+		}
+	}
+}
+
 // finishListeners writes the listener conditions once routes are attached.
 func (t *translator) finishListeners() {
+	t.detectOverlaps()
 	for _, l := range t.listeners {
 		gen := l.g.gw.Generation
 		c := &l.status.Conditions
@@ -293,6 +318,10 @@ func (t *translator) finishListeners() {
 					(*c)[i].Message += " " + strings.Join(l.expired, " ")
 				}
 			}
+		}
+		if len(l.overlaps) > 0 {
+			setCond(c, cond(string(gwapiv1.ListenerConditionOverlappingTLSConfig), true, string(gwapiv1.ListenerReasonOverlappingHostnames),
+				fmt.Sprintf("The hostname overlaps that of %s on the same port: a client may reuse one TLS connection for both.", strings.Join(l.overlaps, ", ")), gen))
 		}
 		// Programmed.
 		if l.served() {

@@ -164,6 +164,7 @@ type location struct {
 	item int
 }
 
+// String is "file: document N", with ": items[K]" for an item of a List.
 func (at location) String() string {
 	s := fmt.Sprintf("%s: document %d", at.file, at.doc)
 	if at.item >= 0 {
@@ -172,6 +173,7 @@ func (at location) String() string {
 	return s
 }
 
+// fail records a DocError at at.
 func (l *loader) fail(at location, err error) {
 	if at.item >= 0 {
 		err = fmt.Errorf("items[%d]: %w", at.item, err)
@@ -179,6 +181,7 @@ func (l *loader) fail(at location, err error) {
 	l.res.Errors = append(l.res.Errors, &DocError{File: at.file, Doc: at.doc, Err: err})
 }
 
+// warn records a warning sentence about at.
 func (l *loader) warn(at location, format string, args ...any) {
 	l.res.Warnings = append(l.res.Warnings, at.String()+": "+fmt.Sprintf(format, args...))
 }
@@ -206,16 +209,6 @@ func (l *loader) loadFile(file string, data []byte) {
 	}
 }
 
-// header is the part of every object read before its kind is known.
-type header struct {
-	APIVersion string `json:"apiVersion"`
-	Kind       string `json:"kind"`
-	Metadata   struct {
-		Name      string `json:"name"`
-		Namespace string `json:"namespace"`
-	} `json:"metadata"`
-}
-
 // list is a v1 List.
 type list struct {
 	metav1.TypeMeta `json:",inline"`
@@ -233,7 +226,7 @@ func (l *loader) loadJSON(at location, js []byte) {
 		l.fail(at, errors.New("not a mapping: an object needs apiVersion, kind and metadata"))
 		return
 	}
-	var h header
+	var h metav1.TypeMeta
 	if err := json.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
 		l.fail(at, err)
 		return
@@ -267,7 +260,9 @@ func (l *loader) loadJSON(at location, js []byte) {
 	}
 	k, ok := kinds[h.Kind]
 	if !ok || k.group != group {
-		l.warn(at, "skipped %s %s %q: hagate does not read this kind.", h.APIVersion, h.Kind, h.Metadata.Name)
+		var meta metav1.PartialObjectMetadata
+		_ = json.UnmarshalCaseSensitivePreserveInts(js, &meta) // best effort: the name is only for the warning
+		l.warn(at, "skipped %s %s %q: hagate does not read this kind.", h.APIVersion, h.Kind, meta.Name)
 		return
 	}
 	if !slices.Contains(k.versions, version) {
@@ -279,17 +274,17 @@ func (l *loader) loadJSON(at location, js []byte) {
 		l.fail(at, err)
 		return
 	}
-	if obj.GetName() == "" {
-		l.fail(at, errors.New("metadata.name is missing"))
-		return
-	}
-	name := obj.GetName()
 	switch {
 	case k.clusterScoped:
 		obj.SetNamespace("") // as kubectl does
 	case obj.GetNamespace() == "":
 		obj.SetNamespace(metav1.NamespaceDefault)
 	}
+	if obj.GetName() == "" {
+		l.fail(at, errors.New("metadata.name is missing"))
+		return
+	}
+	name := obj.GetName()
 	if ns := obj.GetNamespace(); ns != "" {
 		name = ns + "/" + name
 	}
@@ -359,6 +354,7 @@ type kind struct {
 	decode func(js []byte) (object, func(*snapshot.Snapshot), error)
 }
 
+// apiVersions lists the accepted apiVersions for messages.
 func (k kind) apiVersions() string {
 	vs := make([]string, len(k.versions))
 	for i, v := range k.versions {

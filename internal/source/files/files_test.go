@@ -203,6 +203,15 @@ items:
 			},
 		},
 		{
+			name:  "List items that are no objects",
+			files: map[string]string{"list.yaml": "apiVersion: v1\nkind: List\nitems:\n- 3\n- null\n- apiVersion: v1\n  kind: List\n  items: []\n"},
+			paths: []string{"list.yaml"},
+			errors: []string{
+				"list.yaml: document 1: items[0]: not a mapping: an object needs apiVersion, kind and metadata",
+				"list.yaml: document 1: items[2]: a List inside a List is not supported",
+			},
+		},
+		{
 			name: "v1beta1 decoded into v1 types",
 			files: map[string]string{"old.yaml": `apiVersion: gateway.networking.k8s.io/v1beta1
 kind: ReferenceGrant
@@ -360,6 +369,12 @@ metadata:
 			files:  map[string]string{"a.yaml": "apiVersion: v1\nkind: Service\nmetadata:\n  namespace: a\n"},
 			paths:  []string{"a.yaml"},
 			errors: []string{"a.yaml: document 1: metadata.name is missing"},
+		},
+		{
+			name:   "apiVersion not a string",
+			files:  map[string]string{"a.yaml": "apiVersion: 1\nkind: Service\n"},
+			paths:  []string{"a.yaml"},
+			errors: []string{"a.yaml: document 1: json: cannot unmarshal number into Go struct field TypeMeta.apiVersion of type string"},
 		},
 		{
 			name:   "unknown field",

@@ -42,13 +42,20 @@ type CA struct {
 // dates in that span chain to it.
 func NewCA(t testing.TB, cn string) *CA {
 	t.Helper()
-	key := newKey(t, false)
 	now := time.Now()
+	return NewCAValid(t, cn, now.AddDate(-10, 0, 0), now.AddDate(10, 0, 0))
+}
+
+// NewCAValid is NewCA with a fixed validity, for output that must not
+// depend on the day the test runs (golden files).
+func NewCAValid(t testing.TB, cn string, notBefore, notAfter time.Time) *CA {
+	t.Helper()
+	key := newKey(t, false)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: cn},
-		NotBefore:             now.AddDate(-10, 0, 0),
-		NotAfter:              now.AddDate(10, 0, 0),
+		NotBefore:             notBefore,
+		NotAfter:              notAfter,
 		IsCA:                  true,
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageCRLSign | x509.KeyUsageDigitalSignature,
