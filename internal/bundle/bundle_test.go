@@ -1,0 +1,62 @@
+package bundle
+
+import (
+	"os"
+	"path/filepath"
+	"testing"
+)
+
+func TestReplaceDirModes(t *testing.T) {
+	b := New()
+	b.Add(&File{Path: "haproxy.cfg", Content: []byte("cfg\n"), Mode: 0o644})
+	b.Add(&File{Path: "certs/default/a.pem", Content: []byte("key\n"), Mode: 0o600})
+	dir := filepath.Join(t.TempDir(), "out")
+	if err := b.ReplaceDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	for p, want := range map[string]os.FileMode{
+		"haproxy.cfg":         0o644,
+		"certs/default/a.pem": 0o600,
+		"certs/default":       0o700 | os.ModeDir,
+		"certs":               0o700 | os.ModeDir,
+	} {
+		fi, err := os.Stat(filepath.Join(dir, p))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if fi.Mode() != want {
+			t.Errorf("%s: mode %v, want %v", p, fi.Mode(), want)
+		}
+	}
+}
+
+func TestReplaceDirSwapsWhole(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	old := New()
+	old.Add(&File{Path: "old.txt", Content: []byte("old"), Mode: 0o644})
+	if err := old.ReplaceDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	nb := New()
+	nb.Add(&File{Path: "new.txt", Content: []byte("new"), Mode: 0o644})
+	if err := nb.ReplaceDir(dir); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "old.txt")); !os.IsNotExist(err) {
+		t.Error("old file survived")
+	}
+	entries, _ := os.ReadDir(filepath.Dir(dir))
+	if len(entries) != 1 {
+		t.Errorf("temporary folders left next to the output: %d entries", len(entries))
+	}
+}
+
+func TestWriteTreeRefusesEscapingPaths(t *testing.T) {
+	for _, p := range []string{"../x", "/etc/passwd", "a/../../x", "a//b", ""} {
+		b := New()
+		b.Add(&File{Path: p, Content: []byte("x"), Mode: 0o644})
+		if err := b.WriteTree(t.TempDir()); err == nil {
+			t.Errorf("path %q was written", p)
+		}
+	}
+}
