@@ -64,6 +64,8 @@ type Frontend struct {
 	// Matches select a route rule, in precedence order: the first match
 	// wins.
 	Matches []*Match
+	// ForwardedProto is the X-Forwarded-Proto sent to backends.
+	ForwardedProto string
 	// Rules are the route rules Matches select, sorted by name.
 	Rules []*Rule
 }
@@ -123,6 +125,8 @@ type Match struct {
 	// by element ("/a" matches "/a" and "/a/b", not "/ab"); without a
 	// trailing slash, and never "/" (which matches everything).
 	PathPrefix string
+	// PathRegex, when set, is a regular expression the path must match.
+	PathRegex string
 	// Method, when set, is the HTTP method required.
 	Method string
 	// Headers are header conditions, all required.
@@ -170,13 +174,16 @@ type Redirect struct {
 	Port int32
 	// FullPath replaces the whole path when set.
 	FullPath string
-	// PrefixFrom and PrefixTo replace the matched path prefix (PrefixFrom,
-	// as in Match.PathPrefix) with PrefixTo when PrefixFrom is set.
-	PrefixFrom string
-	// PrefixTo is the replacement of PrefixFrom.
-	PrefixTo string
-	// PrefixReplace says PrefixFrom/PrefixTo apply.
+	// PrefixReplace says the matched path prefix is replaced with
+	// PrefixTo.
 	PrefixReplace bool
+	// Prefixes are the rule's PathPrefix matches (as Match.PathPrefix:
+	// without trailing slash, "" for "/"); only letters, digits and
+	// "/._~-".
+	Prefixes []string
+	// PrefixTo replaces the matched prefix; without trailing slash, ""
+	// for "/".
+	PrefixTo string
 	// Code is the HTTP status code (301, 302, 303, 307, 308).
 	Code int
 }

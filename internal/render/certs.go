@@ -48,6 +48,10 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 			ns = string(*ref.Namespace)
 		}
 		where := fmt.Sprintf("%s/%s", ns, ref.Name)
+		if !validName(ns, string(ref.Name)) {
+			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("certificateRef %q is not a valid Secret name.", where))
+			continue
+		}
 		if group != "" || kind != "Secret" {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef,
 				fmt.Sprintf("certificateRef %s is a %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
@@ -71,9 +75,15 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 		if t.snap.Now.After(cert.NotAfter) {
 			l.expired = append(l.expired, fmt.Sprintf("The certificate in Secret %s expired on %s; it is still served.", where, cert.NotAfter.UTC().Format(time.RFC3339)))
 		}
-		t.certs[p] = &ir.Certificate{Path: p, PEM: pem}
-		l.certs = append(l.certs, p)
+		l.certs = append(l.certs, &servedCert{file: &ir.Certificate{Path: p, PEM: pem}, names: cert.DNSNames})
 	}
+}
+
+// servedCert is a usable certificate of a listener.
+type servedCert struct {
+	file *ir.Certificate
+	// names are the certificate's DNS names.
+	names []string
 }
 
 func (l *listenerCtx) certProblem(reason gwapiv1.ListenerConditionReason, msg string) {

@@ -61,15 +61,16 @@ func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
 		proto = ir.ProtocolHTTPS
 	}
 	fe := &ir.Frontend{
-		Name:     fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port),
-		Port:     port,
-		Protocol: proto,
+		Name:           fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port),
+		Port:           port,
+		Protocol:       proto,
+		ForwardedProto: strings.ToLower(string(proto)),
 	}
 	for _, l := range ls {
 		fe.Listeners = append(fe.Listeners, &ir.Listener{Name: l.name, Hostname: l.hostname})
 	}
 	if proto == ir.ProtocolHTTPS {
-		fe.TLS = tlsBind(ls)
+		fe.TLS = t.tlsBind(ls)
 		for _, l := range ls {
 			switch {
 			case l.hostname == "":
@@ -108,21 +109,48 @@ func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
 	return fe
 }
 
-// tlsBind builds the crt-list of a port: the catch-all listener's
-// certificates first (the default certificate), then every named
-// listener's certificates with its hostname as SNI filter.
-func tlsBind(ls []*listenerCtx) *ir.TLSBind {
+// tlsBind builds the crt-list of a port. The catch-all listener's first
+// certificate comes first, as the default certificate, with a negative
+// filter only so that its own names never select it; its other
+// certificates are served for their names that no other listener owns.
+// Every named listener's certificates follow, with the listener hostname as
+// SNI filter. Certificates become files of the configuration here, once
+// their listener is known to be served.
+func (t *translator) tlsBind(ls []*listenerCtx) *ir.TLSBind {
 	b := &ir.TLSBind{StrictSNI: true, ALPN: []string{"h2", "http/1.1"}}
+	idx := newListenerIndex(ls)
+	use := func(c *servedCert) string {
+		t.certs[c.file.Path] = c.file
+		return c.file.Path
+	}
 	for _, l := range ls {
-		if l.hostname != "" {
+		if l.hostname != "" || l != idx.catchAll {
 			continue
 		}
 		b.StrictSNI = false
-		for _, c := range l.certs {
+		for i, c := range l.certs {
+			if i == 0 {
+				b.CrtList = append(b.CrtList, ir.CrtListEntry{
+					Comment:    fmt.Sprintf("listener %s (no hostname): the default certificate", l.name),
+					Cert:       use(c),
+					SNIFilters: []string{catchAllFilter},
+				})
+				continue
+			}
+			var names []string
+			for _, n := range c.names {
+				n = strings.ToLower(n)
+				if validHostname(n) && idx.owner(n) == l {
+					names = append(names, n)
+				}
+			}
+			if len(names) == 0 {
+				continue
+			}
 			b.CrtList = append(b.CrtList, ir.CrtListEntry{
-				Comment:    fmt.Sprintf("listener %s (no hostname): the default certificate", l.name),
-				Cert:       c,
-				SNIFilters: []string{catchAllFilter},
+				Comment:    fmt.Sprintf("listener %s (no hostname): for its names no other listener owns", l.name),
+				Cert:       use(c),
+				SNIFilters: names,
 			})
 		}
 	}
@@ -133,7 +161,7 @@ func tlsBind(ls []*listenerCtx) *ir.TLSBind {
 		for _, c := range l.certs {
 			b.CrtList = append(b.CrtList, ir.CrtListEntry{
 				Comment:    fmt.Sprintf("listener %s", l.name),
-				Cert:       c,
+				Cert:       use(c),
 				SNIFilters: []string{l.hostname},
 			})
 		}
@@ -289,10 +317,14 @@ func matchBefore(a, b *rankedMatch) bool {
 	return a.index < b.index
 }
 
-// pathRank: exact paths first, then prefixes by length.
+// pathRank: exact paths first, then regular expressions (longer first),
+// then prefixes by length.
 func pathRank(m ir.Match) int {
-	if m.PathExact != "" {
-		return 1 << 20
+	switch {
+	case m.PathExact != "":
+		return 1 << 30
+	case m.PathRegex != "":
+		return 1<<20 + len(m.PathRegex)
 	}
 	return len(m.PathPrefix) + 1
 }
@@ -348,14 +380,13 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 				rd.FullPath = *p.ReplaceFullPath
 			case gwapiv1.PrefixMatchHTTPPathModifier:
 				rd.PrefixReplace = true
-				rd.PrefixTo = normPrefix(*p.ReplacePrefixMatch)
-				// The prefix replaced is the rule's PathPrefix match.
-				for _, m := range cr.matches {
-					if m.PathPrefix != "" {
-						rd.PrefixFrom = m.PathPrefix
-						break
-					}
+				if p.ReplacePrefixMatch != nil {
+					rd.PrefixTo = normPrefix(*p.ReplacePrefixMatch)
 				}
+				// Longest first: the redirect line of the longest prefix
+				// that matches applies.
+				rd.Prefixes = append([]string(nil), cr.prefixes...)
+				sort.Slice(rd.Prefixes, func(i, j int) bool { return len(rd.Prefixes[i]) > len(rd.Prefixes[j]) })
 			}
 		}
 		r.Redirect = rd

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	"sort"
 	"strings"
@@ -32,8 +33,8 @@ type listenerCtx struct {
 	conflicted bool
 	// resolved: every reference resolved.
 	resolved bool
-	// certs are the usable certificates (paths in the IR).
-	certs []string
+	// certs are the usable certificates.
+	certs []*servedCert
 	// certProblems are the reasons certificateRefs are not usable.
 	certProblems []string
 	// certReason is the ResolvedRefs reason of the first problem.
@@ -226,6 +227,16 @@ func (t *translator) conflict(l *listenerCtx, reason gwapiv1.ListenerConditionRe
 	setCond(&l.status.Conditions, cond(string(gwapiv1.ListenerConditionConflicted), true, string(reason), msg, l.g.gw.Generation))
 }
 
+// conflictReason is the reason of the Conflicted condition.
+func conflictReason(conds []metav1.Condition) string {
+	for _, x := range conds {
+		if x.Type == string(gwapiv1.ListenerConditionConflicted) {
+			return x.Reason
+		}
+	}
+	return string(gwapiv1.ListenerReasonProtocolConflict)
+}
+
 func listenerNames(ls []*listenerCtx) string {
 	var names []string
 	for _, l := range ls {
@@ -274,13 +285,7 @@ func (t *translator) finishListeners() {
 		l.status.AttachedRoutes = l.attached
 		switch {
 		case l.conflicted:
-			reason := string(gwapiv1.ListenerReasonProtocolConflict)
-			for _, x := range *c {
-				if x.Type == string(gwapiv1.ListenerConditionConflicted) {
-					reason = x.Reason
-				}
-			}
-			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, reason, "The listener conflicts with another listener on its port; see the Conflicted condition.", gen))
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, conflictReason(*c), "The listener conflicts with another listener on its port; see the Conflicted condition.", gen))
 		case !l.accepted && l.badValue != "":
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedValue), upperFirst(l.badValue)+".", gen))
 		case !l.accepted:
@@ -326,6 +331,8 @@ func (t *translator) finishListeners() {
 		// Programmed.
 		if l.served() {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "The listener is part of the HAProxy configuration.", gen))
+		} else if l.conflicted {
+			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, conflictReason(*c), "The listener conflicts with another listener on its port and is not served.", gen))
 		} else {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "The listener is not part of the HAProxy configuration; see its other conditions.", gen))
 		}

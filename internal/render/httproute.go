@@ -33,6 +33,9 @@ type compiledRule struct {
 	reqHdr   *ir.HeaderModifier
 	respHdr  *ir.HeaderModifier
 	redirect *gwapiv1.HTTPRequestRedirectFilter
+	// prefixes are the PathPrefix values of the matches, for a
+	// ReplacePrefixMatch redirect.
+	prefixes []string
 	backends []resolvedBackend
 }
 
@@ -113,7 +116,9 @@ func (t *translator) attach(r *gwapiv1.HTTPRoute, g *gatewayCtx, pref gwapiv1.Pa
 	reason, msg := gwapiv1.RouteReasonNoMatchingParent, "No listener selected by the parentRef is accepted."
 	var attachedTo []string
 	for _, l := range candidates {
-		if !l.accepted || l.conflicted {
+		// Attachment depends on allowedRoutes and the parentRef only: a
+		// conflicted listener still counts its routes.
+		if !l.accepted {
 			continue
 		}
 		if !allowsKind(l, "HTTPRoute") {
@@ -274,6 +279,19 @@ func (t *translator) compileRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule, er
 		im.Rule = cr.name
 		cr.matches = append(cr.matches, im)
 	}
+	var prefixMatches []string
+	allPrefix := true
+	for _, m := range matches {
+		if m.Path == nil || m.Path.Type == nil || *m.Path.Type == gwapiv1.PathMatchPathPrefix {
+			v := "/"
+			if m.Path != nil && m.Path.Value != nil {
+				v = *m.Path.Value
+			}
+			prefixMatches = append(prefixMatches, normPrefix(v))
+		} else {
+			allPrefix = false
+		}
+	}
 	for _, f := range rule.Filters {
 		var err error
 		switch f.Type {
@@ -284,6 +302,17 @@ func (t *translator) compileRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule, er
 		case gwapiv1.HTTPRouteFilterRequestRedirect:
 			err = checkRedirect(f.RequestRedirect)
 			cr.redirect = f.RequestRedirect
+			if err == nil && f.RequestRedirect.Path != nil && f.RequestRedirect.Path.Type == gwapiv1.PrefixMatchHTTPPathModifier {
+				if !allPrefix {
+					err = fmt.Errorf("a ReplacePrefixMatch redirect needs every match of its rule to be a PathPrefix match")
+				}
+				for _, p := range prefixMatches {
+					if err == nil && p != "" && !safePrefixRE.MatchString(p) {
+						err = fmt.Errorf("path prefix %q of a ReplacePrefixMatch redirect must be letters, digits and /._~-", p)
+					}
+				}
+				cr.prefixes = prefixMatches
+			}
 		default:
 			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect are)", f.Type)
 		}

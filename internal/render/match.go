@@ -82,16 +82,24 @@ func compileMatch(m gwapiv1.HTTPRouteMatch) (ir.Match, error) {
 		if m.Path.Value != nil {
 			val = *m.Path.Value
 		}
-		if err := checkPath("path", val); err != nil {
-			return im, err
-		}
 		switch typ {
 		case gwapiv1.PathMatchExact:
+			if err := checkPath("path", val); err != nil {
+				return im, err
+			}
 			im.PathExact = val
 		case gwapiv1.PathMatchPathPrefix:
+			if err := checkPath("path", val); err != nil {
+				return im, err
+			}
 			im.PathPrefix = normPrefix(val)
+		case gwapiv1.PathMatchRegularExpression:
+			if err := checkRegex("path regular expression", val); err != nil {
+				return im, err
+			}
+			im.PathRegex = val
 		default:
-			return im, fmt.Errorf("path match type %q is not supported (Exact and PathPrefix are)", typ)
+			return im, fmt.Errorf("path match type %q is not supported (Exact, PathPrefix, RegularExpression are)", typ)
 		}
 	}
 	if m.Method != nil {
@@ -219,8 +227,8 @@ func checkRedirect(f *gwapiv1.HTTPRequestRedirectFilter) error {
 			}
 			return checkRedirectPath(*p.ReplaceFullPath)
 		case gwapiv1.PrefixMatchHTTPPathModifier:
-			if p.ReplacePrefixMatch == nil {
-				return fmt.Errorf("redirect path of type ReplacePrefixMatch has no replacePrefixMatch")
+			if p.ReplacePrefixMatch == nil || *p.ReplacePrefixMatch == "" {
+				return nil // "/": the prefix is removed
 			}
 			return checkRedirectPath(*p.ReplacePrefixMatch)
 		default:
@@ -240,6 +248,10 @@ func checkRedirectPath(p string) error {
 	}
 	return nil
 }
+
+// safePrefixRE is the PathPrefix values a ReplacePrefixMatch redirect can
+// replace: they are written into a regular expression.
+var safePrefixRE = regexp.MustCompile(`^/[A-Za-z0-9/._~-]*$`)
 
 // canonicalIP parses an endpoint address.
 func canonicalIP(s string) (string, bool) {

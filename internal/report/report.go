@@ -34,9 +34,18 @@ type entryMeta struct {
 	Generation int64  `json:"generation,omitempty"`
 }
 
-// Status renders the report.
+// Status renders the report: every object hagate computed a status for,
+// and a leading comment naming the Gateway API objects it left alone.
 func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 	var es []entry
+	var skipped []string
+	skip := func(kind string, o metav1.Object) {
+		name := o.GetName()
+		if o.GetNamespace() != "" {
+			name = o.GetNamespace() + "/" + name
+		}
+		skipped = append(skipped, kind+" "+name)
+	}
 	add := func(order int, kind string, o metav1.Object, s any) {
 		es = append(es, entry{
 			APIVersion: gwapiv1.GroupVersion.String(),
@@ -54,14 +63,14 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 		if s, ok := st.GatewayClasses[o.Name]; ok {
 			add(0, "GatewayClass", o, s)
 		} else {
-			add(0, "GatewayClass", o, map[string]any{})
+			skip("GatewayClass", o)
 		}
 	}
 	for _, o := range snap.Gateways {
 		if s, ok := st.Gateways[k(o)]; ok {
 			add(1, "Gateway", o, s)
 		} else {
-			add(1, "Gateway", o, map[string]any{})
+			skip("Gateway", o)
 		}
 	}
 	routes := func(order int, kind string, objs []metav1.Object, m map[types.NamespacedName]*gwapiv1.RouteStatus) {
@@ -69,7 +78,7 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 			if s, ok := m[k(o)]; ok {
 				add(order, kind, o, s)
 			} else {
-				add(order, kind, o, gwapiv1.RouteStatus{Parents: []gwapiv1.RouteParentStatus{}})
+				skip(kind, o)
 			}
 		}
 	}
@@ -92,7 +101,7 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 		if s, ok := st.BackendTLSPolicies[k(o)]; ok {
 			add(5, "BackendTLSPolicy", o, s)
 		} else {
-			add(5, "BackendTLSPolicy", o, gwapiv1.PolicyStatus{Ancestors: []gwapiv1.PolicyAncestorStatus{}})
+			skip("BackendTLSPolicy", o)
 		}
 	}
 	sort.SliceStable(es, func(i, j int) bool {
@@ -102,6 +111,13 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 		return es[i].key < es[j].key
 	})
 	var out bytes.Buffer
+	if len(skipped) > 0 {
+		sort.Strings(skipped)
+		out.WriteString("# Objects hagate writes no status for (not handled by this controller, or\n# referring only to Gateways it does not handle):\n")
+		for _, s := range skipped {
+			fmt.Fprintf(&out, "#   %s\n", s)
+		}
+	}
 	for i, e := range es {
 		raw, err := json.Marshal(e)
 		if err != nil {

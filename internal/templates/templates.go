@@ -41,7 +41,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"logFormat":        LogFormat,
 	"matchConds":       matchConds,
 	"ruleCond":         ruleCond,
-	"redirectLocation": redirectLocation,
+	"redirectLines":    redirectLines,
 	"totalWeight":      totalWeight,
 	"weightedBackends": weightedBackends,
 	"serverAddr":       serverAddr,
@@ -210,6 +210,8 @@ func matchConds(m *ir.Match) string {
 	switch {
 	case m.PathExact != "":
 		fmt.Fprintf(&b, " { path -m str %s }", Arg(m.PathExact))
+	case m.PathRegex != "":
+		fmt.Fprintf(&b, " { path -m reg %s }", pattern(m.PathRegex))
 	case m.PathPrefix != "":
 		// A trailing slash on both sides makes "begins with" match whole
 		// path elements: "/a" matches "/a" and "/a/b", not "/ab".
@@ -230,7 +232,7 @@ func matchConds(m *ir.Match) string {
 		if q.Regex {
 			op = "-m reg"
 		}
-		fmt.Fprintf(&b, " { urlp(%s) %s %s }", q.Name, op, pattern(q.Value))
+		fmt.Fprintf(&b, " { urlp(%s),url_dec(1) %s %s }", q.Name, op, pattern(q.Value))
 	}
 	return b.String()
 }
@@ -244,44 +246,59 @@ func pattern(v string) string {
 	return Arg(v)
 }
 
-// redirectLocation writes the log-format of a redirect's Location.
-func redirectLocation(r *ir.Redirect) string {
-	var b strings.Builder
-	b.WriteString(r.Scheme + "://")
+// redirectLine is one redirect directive of a rule.
+type redirectLine struct {
+	// Location is the log-format of the Location header, quoted.
+	Location string
+	// Cond is an extra condition (the path prefix replaced), or "".
+	Cond string
+}
+
+// redirectLines writes a redirect: one line, or one line per path prefix
+// when the matched prefix is replaced (longest prefix first).
+func redirectLines(r *ir.Redirect) []redirectLine {
+	var base strings.Builder
+	base.WriteString(r.Scheme + "://")
 	if r.Hostname != "" {
-		b.WriteString(r.Hostname)
+		base.WriteString(r.Hostname)
 	} else {
-		b.WriteString("%[var(txn.host)]")
+		base.WriteString("%[var(txn.host)]")
 	}
 	if r.Port != 0 {
-		fmt.Fprintf(&b, ":%d", r.Port)
+		fmt.Fprintf(&base, ":%d", r.Port)
 	}
 	switch {
 	case r.FullPath != "":
-		b.WriteString(r.FullPath)
-		b.WriteString("%[pathq,regsub(^[^?]*,)]")
+		return []redirectLine{{Location: Arg(base.String() + r.FullPath + "%[pathq,regsub(^[^?]*,)]")}}
 	case r.PrefixReplace:
-		to := r.PrefixTo
-		if r.PrefixFrom == "" {
-			// Prefix "/": the replacement goes before the whole path.
-			fmt.Fprintf(&b, "%s%%[pathq]", to)
-			break
+		var out []redirectLine
+		for _, p := range r.Prefixes {
+			loc := base.String()
+			cond := ""
+			switch {
+			case p == "":
+				// Prefix "/": the replacement goes before the whole path.
+				loc += r.PrefixTo + "%[pathq]"
+			case r.PrefixTo == "":
+				loc += fmt.Sprintf("%%[pathq,regsub(^%s/?,/)]", regexQuote(p))
+				cond = fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/"))
+			default:
+				loc += fmt.Sprintf("%%[pathq,regsub(^%s,%s)]", regexQuote(p), r.PrefixTo)
+				cond = fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/"))
+			}
+			out = append(out, redirectLine{Location: Arg(loc), Cond: cond})
 		}
-		if to == "" {
-			fmt.Fprintf(&b, "%%[pathq,regsub(^%s/?,/)]", regexQuote(r.PrefixFrom))
-			break
-		}
-		fmt.Fprintf(&b, "%%[pathq,regsub(^%s,%s)]", regexQuote(r.PrefixFrom), to)
+		return out
 	default:
-		b.WriteString("%[pathq]")
+		return []redirectLine{{Location: Arg(base.String() + "%[pathq]")}}
 	}
-	return Arg(b.String())
 }
 
-// regexQuote escapes the regex metacharacters render lets into redirect
-// prefixes ('.' and '+').
+// regexQuote makes a path prefix (letters, digits and "/._~-", as render
+// checks) a regular expression: '.' becomes "[.]", which needs no
+// backslash, so that no argument parser can strip one.
 func regexQuote(s string) string {
-	return strings.NewReplacer(".", `\.`, "+", `\+`).Replace(s)
+	return strings.ReplaceAll(s, ".", "[.]")
 }
 
 func totalWeight(bs []ir.WeightedBackend) int32 {
