@@ -10,8 +10,11 @@ package ir
 
 // Config is a whole HAProxy configuration.
 type Config struct {
-	// Frontends are the listening ports, sorted by port.
+	// Frontends are the HTTP frontends, sorted by port.
 	Frontends []*Frontend
+	// TCPFrontends are the TLS frontends in TCP mode (SNI routers and TLS
+	// terminators of TLSRoutes), sorted by port then name.
+	TCPFrontends []*TCPFrontend
 	// Backends are the upstream server pools, sorted by name.
 	Backends []*Backend
 	// Certificates are the PEM files (certificate chain then private key)
@@ -33,8 +36,13 @@ const (
 type Frontend struct {
 	// Name is the HAProxy proxy name, e.g. "https-443".
 	Name string
-	// Port is the TCP port bound.
+	// Port is the TCP port of the listeners.
 	Port int32
+	// Socket, when set, is the unix socket (relative to the configuration
+	// root) the frontend binds instead of Port, accepting the PROXY
+	// protocol: an SNI router in front hands it the connections of its
+	// listeners.
+	Socket string
 	// Protocol is HTTP or HTTPS.
 	Protocol Protocol
 	// Listeners are the Gateway listeners served on this port, most
@@ -68,6 +76,45 @@ type Frontend struct {
 	ForwardedProto string
 	// Rules are the route rules Matches select, sorted by name.
 	Rules []*Rule
+}
+
+// TCPFrontend is a TLS port, or part of one, served in TCP mode: either an
+// SNI router that reads the ClientHello without terminating TLS (TLS
+// passthrough, or the entry of a port mixing passthrough and terminated
+// TLS), or a TLS terminator that forwards the decrypted stream.
+type TCPFrontend struct {
+	// Name is the HAProxy proxy name.
+	Name string
+	// Comment says what the frontend does.
+	Comment string
+	// Port is the TCP port of the listeners.
+	Port int32
+	// Socket, when set, is the unix socket the frontend binds instead of
+	// Port, accepting the PROXY protocol.
+	Socket string
+	// Listeners are the Gateway listeners served, most specific first.
+	Listeners []*Listener
+	// TLS, when set, terminates TLS with these certificates and routes on
+	// the SNI of the handshake; when nil the frontend inspects the
+	// ClientHello and routes on its SNI.
+	TLS *TLSBind
+	// Routes select backends by SNI, most specific first: the first match
+	// wins.
+	Routes []*SNIRoute
+	// Default, when set, takes connections no route matches (and those
+	// without SNI); otherwise they are closed.
+	Default *SNIRoute
+}
+
+// SNIRoute sends the connections of one SNI name or suffix to backends.
+type SNIRoute struct {
+	// Comment names the listener and route.
+	Comment string
+	// SNI is an exact name or "*.suffix" (any number of labels).
+	SNI string
+	// Backends share the connections by weight. Empty: connections are
+	// closed.
+	Backends []WeightedBackend
 }
 
 // Listener is one Gateway listener as its frontend serves it.
@@ -215,10 +262,24 @@ type WeightedBackend struct {
 	Weight int32
 }
 
-// Backend is a pool of servers: one Service port.
+// Mode is an HAProxy proxy mode.
+type Mode string
+
+const (
+	// ModeHTTP proxies HTTP requests.
+	ModeHTTP Mode = "http"
+	// ModeTCP proxies TCP streams.
+	ModeTCP Mode = "tcp"
+)
+
+// Backend is a pool of servers: one Service port, spoken one way.
 type Backend struct {
 	// Name is the HAProxy proxy name, e.g. "default_web_8080".
 	Name string
+	// Mode is http or tcp.
+	Mode Mode
+	// H2 speaks HTTP/2 over cleartext to the servers (gRPC, h2c).
+	H2 bool
 	// Comment names the Service and port.
 	Comment string
 	// Servers are the ready endpoints, sorted by address.
@@ -233,6 +294,10 @@ type Server struct {
 	Address string
 	// Port is the TCP port.
 	Port int32
+	// Socket, when set, is a unix socket (relative to the configuration
+	// root) of an internal frontend, reached with the PROXY protocol v2
+	// instead of Address and Port.
+	Socket string
 }
 
 // Certificate is a PEM file: certificate chain then private key.

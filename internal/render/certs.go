@@ -26,12 +26,12 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 	tlsCfg := l.spec.TLS
 	if tlsCfg != nil && tlsCfg.Mode != nil && *tlsCfg.Mode != gwapiv1.TLSModeTerminate {
 		l.accepted = false
-		l.badValue = fmt.Sprintf("tls.mode %q is not valid for an HTTPS listener, which terminates TLS", *tlsCfg.Mode)
+		l.badValue = fmt.Sprintf("tls.mode %q is not valid for an %s listener, which terminates TLS", *tlsCfg.Mode, l.spec.Protocol)
 		return
 	}
 	if tlsCfg == nil || len(tlsCfg.CertificateRefs) == 0 {
 		l.certReason = gwapiv1.ListenerReasonInvalidCertificateRef
-		l.certProblems = append(l.certProblems, "The HTTPS listener has no tls.certificateRefs.")
+		l.certProblems = append(l.certProblems, fmt.Sprintf("The %s listener terminates TLS but has no tls.certificateRefs.", l.spec.Protocol))
 		return
 	}
 	gwNS := l.g.gw.Namespace

@@ -5,6 +5,7 @@ import (
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/internal/ir"
@@ -26,12 +27,15 @@ type vhost struct {
 // rankedMatch is a match with what orders it.
 type rankedMatch struct {
 	m     ir.Match
-	route *gwapiv1.HTTPRoute
+	route metav1.Object
 	rule  int
 	index int
 }
 
-// buildFrontends groups served listeners by port into frontends.
+// buildFrontends groups served listeners by port into frontends: an HTTP
+// frontend for plain HTTP, or for HTTPS alone; a TCP frontend for TLS
+// listeners; an SNI router in front of internal frontends when one port
+// mixes passthrough and terminated TLS, or HTTPS and TLSRoutes.
 func (t *translator) buildFrontends() {
 	byPort := map[int32][]*listenerCtx{}
 	for _, l := range t.listeners {
@@ -45,24 +49,57 @@ func (t *translator) buildFrontends() {
 	}
 	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
 	for _, port := range ports {
-		t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, byPort[port]))
+		ls := byPort[port]
+		sortBySpecificity(ls)
+		if ls[0].family() == "HTTP" {
+			t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, ls, ""))
+			continue
+		}
+		var https, term, pass []*listenerCtx
+		for _, l := range ls {
+			switch l.kind {
+			case lkHTTPS:
+				https = append(https, l)
+			case lkTLSTerminate:
+				term = append(term, l)
+			case lkTLSPassthrough:
+				pass = append(pass, l)
+			}
+		}
+		idx := newListenerIndex(ls)
+		switch {
+		case len(term) == 0 && len(pass) == 0:
+			t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, https, ""))
+		case len(https) == 0 && len(pass) == 0:
+			t.res.Config.TCPFrontends = append(t.res.Config.TCPFrontends, t.terminateFrontend(port, term, idx, ""))
+		default:
+			t.res.Config.TCPFrontends = append(t.res.Config.TCPFrontends, t.sniRouter(port, ls, https, term, pass, idx))
+		}
 	}
+	t.reportTLSRouteConflicts()
 }
 
-func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
+// sortBySpecificity orders listeners most specific hostname first.
+func sortBySpecificity(ls []*listenerCtx) {
 	sort.SliceStable(ls, func(i, j int) bool {
 		if ls[i].hostname != ls[j].hostname {
 			return moreSpecific(ls[i].hostname, ls[j].hostname)
 		}
 		return false
 	})
+}
+
+// frontend builds the HTTP frontend of HTTP or HTTPS listeners of a port,
+// bound on the port, or on socket behind an SNI router.
+func (t *translator) frontend(port int32, ls []*listenerCtx, socket string) *ir.Frontend {
 	proto := ir.ProtocolHTTP
-	if ls[0].spec.Protocol == gwapiv1.HTTPSProtocolType {
+	if ls[0].kind == lkHTTPS {
 		proto = ir.ProtocolHTTPS
 	}
 	fe := &ir.Frontend{
 		Name:           fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port),
 		Port:           port,
+		Socket:         socket,
 		Protocol:       proto,
 		ForwardedProto: strings.ToLower(string(proto)),
 	}
@@ -70,7 +107,7 @@ func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
 		fe.Listeners = append(fe.Listeners, &ir.Listener{Name: l.name, Hostname: l.hostname})
 	}
 	if proto == ir.ProtocolHTTPS {
-		fe.TLS = t.tlsBind(ls)
+		fe.TLS = t.tlsBind(ls, []string{"h2", "http/1.1"})
 		for _, l := range ls {
 			switch {
 			case l.hostname == "":
@@ -116,8 +153,8 @@ func (t *translator) frontend(port int32, ls []*listenerCtx) *ir.Frontend {
 // Every named listener's certificates follow, with the listener hostname as
 // SNI filter. Certificates become files of the configuration here, once
 // their listener is known to be served.
-func (t *translator) tlsBind(ls []*listenerCtx) *ir.TLSBind {
-	b := &ir.TLSBind{StrictSNI: true, ALPN: []string{"h2", "http/1.1"}}
+func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
+	b := &ir.TLSBind{StrictSNI: true, ALPN: alpn}
 	idx := newListenerIndex(ls)
 	use := func(c *servedCert) string {
 		t.certs[c.file.Path] = c.file
@@ -178,6 +215,9 @@ func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
 		byHost := map[string]*vhost{}
 		var order []string
 		for _, a := range t.routes[l] {
+			if a.kind == kindTLSRoute {
+				continue
+			}
 			for _, h := range a.hostnames {
 				if idx.owner(h) != l {
 					continue
@@ -190,7 +230,7 @@ func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
 				}
 				for ri, cr := range a.rules {
 					for mi, m := range cr.matches {
-						vh.matches = append(vh.matches, &rankedMatch{m: m, route: a.route, rule: ri, index: mi})
+						vh.matches = append(vh.matches, &rankedMatch{m: m, route: a.obj, rule: ri, index: mi})
 					}
 				}
 			}
@@ -345,7 +385,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 			}
 			wb := ir.WeightedBackend{Weight: b.weight}
 			if b.problem == nil {
-				wb.Backend = t.serviceBackend(b.svc, b.port)
+				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto)
 			}
 			r.Backends = append(r.Backends, wb)
 		}
@@ -356,7 +396,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 			rd.Code = *f.StatusCode
 		}
 		scheme := "http"
-		if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		if l.kind == lkHTTPS {
 			scheme = "https"
 		}
 		port := int32(l.spec.Port)

@@ -46,9 +46,33 @@ type listenerCtx struct {
 	// badValue explains an unsupported value (hostname) in the spec.
 	badValue string
 	attached int32
+	kind listenerKind
 	// overlaps are the listeners on the same port whose hostnames overlap
 	// this one's (TLS connection coalescing may mix them).
 	overlaps []string
+}
+
+// listenerKind is how hagate serves a listener.
+type listenerKind int
+
+const (
+	// lkHTTP is plain HTTP (HTTPRoute, GRPCRoute over h2c).
+	lkHTTP listenerKind = iota
+	// lkHTTPS is HTTP in terminated TLS (protocol HTTPS, or GRPC).
+	lkHTTPS
+	// lkTLSTerminate is a TCP stream in terminated TLS (TLSRoute).
+	lkTLSTerminate
+	// lkTLSPassthrough is TLS routed by SNI, not terminated (TLSRoute).
+	lkTLSPassthrough
+)
+
+// protocolGRPC is the listener protocol the TLS guide names for gRPC: an
+// HTTPS listener that carries GRPCRoutes only.
+const protocolGRPC gwapiv1.ProtocolType = "GRPC"
+
+// terminates reports whether HAProxy terminates the listener's TLS.
+func (l *listenerCtx) terminates() bool {
+	return l.kind == lkHTTPS || l.kind == lkTLSTerminate
 }
 
 // served reports whether the listener becomes configuration.
@@ -56,25 +80,37 @@ func (l *listenerCtx) served() bool {
 	if !l.accepted || l.conflicted {
 		return false
 	}
-	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+	if l.terminates() {
 		return len(l.certs) > 0
 	}
 	return true
 }
 
-// protocolFamily is what a port speaks; listeners of different families on
-// one port conflict.
-func protocolFamily(p gwapiv1.ProtocolType) string {
-	switch p {
-	case gwapiv1.HTTPProtocolType:
+// family is what a port speaks: listeners of different families on one
+// port conflict. TLS listeners of every mode share a port, told apart by
+// SNI.
+func (l *listenerCtx) family() string {
+	if l.kind == lkHTTP {
 		return "HTTP"
-	case gwapiv1.HTTPSProtocolType:
-		return "HTTPS"
 	}
-	return string(p)
+	return "TLS"
 }
 
-var httpRouteKind = gwapiv1.RouteGroupKind{Group: groupPtr(gwapiv1.GroupName), Kind: "HTTPRoute"}
+func routeKind(kind string) gwapiv1.RouteGroupKind {
+	return gwapiv1.RouteGroupKind{Group: groupPtr(gwapiv1.GroupName), Kind: gwapiv1.Kind(kind)}
+}
+
+// carries are the route kinds a listener kind can carry.
+func (l *listenerCtx) carries() []string {
+	switch {
+	case l.spec.Protocol == protocolGRPC:
+		return []string{kindGRPCRoute}
+	case l.kind == lkHTTP || l.kind == lkHTTPS:
+		return []string{kindHTTPRoute, kindGRPCRoute}
+	default:
+		return []string{kindTLSRoute}
+	}
+}
 
 func groupPtr(g string) *gwapiv1.Group { x := gwapiv1.Group(g); return &x }
 
@@ -109,7 +145,25 @@ func (t *translator) validateListener(l *listenerCtx) {
 		return
 	}
 	switch l.spec.Protocol {
-	case gwapiv1.HTTPProtocolType, gwapiv1.HTTPSProtocolType:
+	case gwapiv1.HTTPProtocolType:
+		l.kind = lkHTTP
+	case gwapiv1.HTTPSProtocolType, protocolGRPC:
+		l.kind = lkHTTPS
+	case gwapiv1.TLSProtocolType:
+		switch {
+		case l.spec.TLS == nil || l.spec.TLS.Mode == nil:
+			l.accepted = false
+			l.badValue = "a TLS listener needs tls.mode (Terminate or Passthrough)"
+			return
+		case *l.spec.TLS.Mode == gwapiv1.TLSModePassthrough:
+			l.kind = lkTLSPassthrough
+		case *l.spec.TLS.Mode == gwapiv1.TLSModeTerminate:
+			l.kind = lkTLSTerminate
+		default:
+			l.accepted = false
+			l.badValue = fmt.Sprintf("tls.mode %q is not Terminate or Passthrough", *l.spec.TLS.Mode)
+			return
+		}
 	default:
 		l.accepted = false
 		return
@@ -125,7 +179,7 @@ func (t *translator) validateListener(l *listenerCtx) {
 		return
 	}
 	t.routeKinds(l)
-	if l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+	if l.terminates() {
 		t.listenerCertificates(l)
 	}
 }
@@ -133,7 +187,9 @@ func (t *translator) validateListener(l *listenerCtx) {
 // routeKinds computes supportedKinds from allowedRoutes.kinds.
 func (t *translator) routeKinds(l *listenerCtx) {
 	if l.spec.AllowedRoutes == nil || len(l.spec.AllowedRoutes.Kinds) == 0 {
-		l.supported = []gwapiv1.RouteGroupKind{httpRouteKind}
+		for _, k := range l.carries() {
+			l.supported = append(l.supported, routeKind(k))
+		}
 		l.status.SupportedKinds = l.supported
 		return
 	}
@@ -142,8 +198,14 @@ func (t *translator) routeKinds(l *listenerCtx) {
 		if k.Group != nil {
 			group = string(*k.Group)
 		}
-		if group == gwapiv1.GroupName && k.Kind == "HTTPRoute" {
-			l.supported = append(l.supported, httpRouteKind)
+		ok := false
+		for _, c := range l.carries() {
+			if group == gwapiv1.GroupName && string(k.Kind) == c {
+				ok = true
+			}
+		}
+		if ok {
+			l.supported = append(l.supported, routeKind(string(k.Kind)))
 			continue
 		}
 		l.invalidKinds = append(l.invalidKinds, fmt.Sprintf("%s/%s", group, k.Kind))
@@ -168,14 +230,15 @@ func (t *translator) resolveConflicts() {
 		}
 		for port, ls := range mine {
 			// Within the Gateway.
-			fams := map[string]bool{}
+			fams, protos := map[string]bool{}, map[string]bool{}
 			for _, l := range ls {
-				fams[protocolFamily(l.spec.Protocol)] = true
+				fams[l.family()] = true
+				protos[string(l.spec.Protocol)] = true
 			}
 			if len(fams) > 1 {
 				for _, l := range ls {
 					t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
-						fmt.Sprintf("Port %d carries listeners of several protocols (%s) in this Gateway; none of them is served.", port, strings.Join(sortedKeys(fams), ", ")))
+						fmt.Sprintf("Port %d carries plain HTTP and TLS listeners (%s) in this Gateway; none of them is served.", port, strings.Join(sortedKeys(protos), ", ")))
 				}
 				continue
 			}
@@ -198,7 +261,7 @@ func (t *translator) resolveConflicts() {
 					continue
 				}
 				for _, o := range claimed[port] {
-					if protocolFamily(o.spec.Protocol) != protocolFamily(l.spec.Protocol) {
+					if o.family() != l.family() {
 						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
 							fmt.Sprintf("Port %d is already used with protocol %s by listener %s of an older Gateway.", port, o.spec.Protocol, o.name))
 						break
@@ -261,7 +324,7 @@ func sortedKeys(m map[string]bool) []string {
 func (t *translator) detectOverlaps() {
 	byPort := map[int32][]*listenerCtx{}
 	for _, l := range t.listeners {
-		if l.accepted && !l.conflicted && l.spec.Protocol == gwapiv1.HTTPSProtocolType {
+		if l.accepted && !l.conflicted && l.terminates() {
 			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
 		}
 	}
@@ -290,7 +353,7 @@ func (t *translator) finishListeners() {
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedValue), upperFirst(l.badValue)+".", gen))
 		case !l.accepted:
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedProtocol),
-				fmt.Sprintf("Protocol %q is not supported; hagate serves HTTP and HTTPS listeners.", l.spec.Protocol), gen))
+				fmt.Sprintf("Protocol %q is not supported; hagate serves HTTP, HTTPS, TLS and GRPC listeners.", l.spec.Protocol), gen))
 		default:
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), true, string(gwapiv1.ListenerReasonAccepted), "The listener is valid.", gen))
 		}

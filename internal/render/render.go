@@ -80,9 +80,9 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.selectGateways()
 	t.buildListeners()
 	t.resolveConflicts()
-	t.attachHTTPRoutes()
-	t.finishListeners()
+	t.attachRoutes()
 	t.buildFrontends()
+	t.finishListeners()
 	t.finishGateways()
 	t.collect()
 	return t.res

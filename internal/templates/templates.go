@@ -36,6 +36,24 @@ type Options struct {
 // resolve.
 const errorBackend = "hagate-invalid-backend"
 
+// closedBackend closes TCP connections no route takes, and the share of
+// TLSRoute backendRefs that do not resolve.
+const closedBackend = "hagate-closed"
+
+// sniCond is the condition "the SNI is this route's": the ClientHello's on
+// an SNI router, the handshake's on a TLS terminator. A wildcard matches
+// any number of labels.
+func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
+	fetch := "req.ssl_sni"
+	if fe.TLS != nil {
+		fetch = "ssl_fc_sni"
+	}
+	if strings.HasPrefix(r.SNI, "*.") {
+		return fmt.Sprintf("{ %s -m end -i %s }", fetch, r.SNI[1:])
+	}
+	return fmt.Sprintf("{ %s -m str -i %s }", fetch, r.SNI)
+}
+
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
 	"arg":              Arg,
 	"logFormat":        LogFormat,
@@ -46,6 +64,40 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"weightedBackends": weightedBackends,
 	"serverAddr":       serverAddr,
 	"errorBackend":     func() string { return errorBackend },
+	"closedBackend":    func() string { return closedBackend },
+	"tcpName": func(name string) string {
+		if name == errorBackend {
+			return closedBackend
+		}
+		return name
+	},
+	"sniCond": sniCond,
+	"tcpBackends": func(c *ir.Config) bool {
+		for _, b := range c.Backends {
+			if b.Mode == ir.ModeTCP {
+				return true
+			}
+		}
+		return false
+	},
+	"needsClosedBackend": func(c *ir.Config) bool {
+		for _, fe := range c.TCPFrontends {
+			if fe.Default == nil || len(fe.Default.Backends) == 0 {
+				return true
+			}
+			for _, r := range append(fe.Routes, fe.Default) {
+				if len(r.Backends) == 0 {
+					return true
+				}
+				for _, b := range r.Backends {
+					if b.Backend == "" {
+						return true
+					}
+				}
+			}
+		}
+		return false
+	},
 	"needsErrorBackend": func(c *ir.Config) bool {
 		for _, fe := range c.Frontends {
 			for _, r := range fe.Rules {
@@ -87,9 +139,14 @@ func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
 	}
 	b := bundle.New()
 	b.Add(&bundle.File{Path: bundle.ConfigFile, Content: buf.Bytes(), Mode: 0o644})
+	for _, fe := range cfg.TCPFrontends {
+		if fe.TLS != nil {
+			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe.Name, fe.TLS, file), Mode: 0o644})
+		}
+	}
 	for _, fe := range cfg.Frontends {
 		if fe.TLS != nil {
-			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe, file), Mode: 0o644})
+			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe.Name, fe.TLS, file), Mode: 0o644})
 		}
 		addMap(b, fmt.Sprintf("maps/%s.hosts.map", fe.Name), "exact request hosts", fe.HostExact)
 		addMap(b, fmt.Sprintf("maps/%s.suffixes.map", fe.Name), "request host suffixes, most specific first", fe.HostSuffix)
@@ -114,13 +171,13 @@ func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
 	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
 }
 
-func crtList(fe *ir.Frontend, file func(string) string) []byte {
+func crtList(name string, tb *ir.TLSBind, file func(string) string) []byte {
 	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "# Certificates of frontend %s, chosen by SNI: exact names before wildcards.\n", fe.Name)
-	if fe.TLS.StrictSNI {
+	fmt.Fprintf(&buf, "# Certificates of frontend %s, chosen by SNI: exact names before wildcards.\n", name)
+	if tb.StrictSNI {
 		buf.WriteString("# No catch-all listener: a ClientHello matching no line is refused (strict-sni).\n")
 	}
-	for _, e := range fe.TLS.CrtList {
+	for _, e := range tb.CrtList {
 		fmt.Fprintf(&buf, "# %s\n%s", e.Comment, file(e.Cert))
 		for _, f := range e.SNIFilters {
 			fmt.Fprintf(&buf, " %s", f)

@@ -84,7 +84,8 @@ func Check(t testing.TB, cfgPath string) {
 // error holding HAProxy's output when it is invalid (or HAProxy is missing).
 // HAProxy runs in the configuration's directory, so relative paths in the
 // configuration (crt-list files, CA files, maps) are resolved next to it.
-// Warnings alone do not make a configuration invalid.
+// It runs with -dW: a warning fails the check too, as a configuration
+// hagate writes must read clean to an HAProxy expert.
 func CheckErr(cfgPath string) error {
 	bin, err := lookBinary()
 	if err != nil {
@@ -96,7 +97,7 @@ func CheckErr(cfgPath string) error {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), checkTimeout)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, bin, "-c", "-f", abs)
+	cmd := exec.CommandContext(ctx, bin, "-dW", "-c", "-f", abs)
 	cmd.Dir = filepath.Dir(abs)
 	out, err := cmd.CombinedOutput()
 	if err != nil {
