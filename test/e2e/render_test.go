@@ -159,7 +159,7 @@ func TestRenderedConfigServesTLSAndRoutes(t *testing.T) {
 
 	dir := t.TempDir()
 	cfgDir := filepath.Join(dir, "out")
-	out := renderTo(t, dir, cfgDir, data)
+	out := renderScenarioTo(t, renderScenario, dir, cfgDir, data)
 
 	// The status says why the cross-namespace certificate is not served.
 	gw := out.Status.Gateways[types.NamespacedName{Namespace: "default", Name: "gw"}]
@@ -302,12 +302,12 @@ func findCond(cs []metav1.Condition, typ string) *metav1.Condition {
 	return nil
 }
 
-// renderTo writes the scenario as YAML, loads it like `hagate render` and
-// writes the Bundle to cfgDir.
-func renderTo(t *testing.T, dir, cfgDir string, data any) *pipeline.Output {
+// renderScenarioTo writes a scenario template as YAML, loads it like
+// `hagate render` and writes the Bundle to cfgDir.
+func renderScenarioTo(t *testing.T, scenario, dir, cfgDir string, data any) *pipeline.Output {
 	t.Helper()
 	var in bytes.Buffer
-	if err := template.Must(template.New("").Parse(renderScenario)).Execute(&in, data); err != nil {
+	if err := template.Must(template.New("").Parse(scenario)).Execute(&in, data); err != nil {
 		t.Fatal(err)
 	}
 	manifest := filepath.Join(dir, "in.yaml")
