@@ -66,7 +66,7 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 	}
 	where := fmt.Sprintf("%s/%s", ns, ref.Name)
 	if group != "" || kind != "Service" {
-		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s is a %s; only core Services are supported.", where, groupKind(group, kind))
+		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s refers to a %s; only core Services are supported.", where, groupKind(group, kind))
 	}
 	if !t.idx.refGranted(gwapiv1.GroupName, fromKind, fromNS, "", "Service", ns, string(ref.Name)) {
 		return fail(gwapiv1.RouteReasonRefNotPermitted, "BackendRef to Service %s is not permitted: no ReferenceGrant in namespace %s allows %ss of namespace %s to refer to it.", where, ns, fromKind, fromNS)

@@ -54,7 +54,7 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 		}
 		if group != "" || kind != "Secret" {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef,
-				fmt.Sprintf("certificateRef %s is a %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
+				fmt.Sprintf("certificateRef %s refers to a %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
 			continue
 		}
 		if !t.idx.refGranted(gwapiv1.GroupName, "Gateway", gwNS, "", "Secret", ns, string(ref.Name)) {

@@ -28,6 +28,8 @@ type vhost struct {
 type rankedMatch struct {
 	m     ir.Match
 	route metav1.Object
+	// grpc is set for GRPCRoute matches, which rank by service and method.
+	grpc  *grpcRank
 	rule  int
 	index int
 }
@@ -230,7 +232,11 @@ func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
 				}
 				for ri, cr := range a.rules {
 					for mi, m := range cr.matches {
-						vh.matches = append(vh.matches, &rankedMatch{m: m, route: a.obj, rule: ri, index: mi})
+						rm := &rankedMatch{m: m, route: a.obj, rule: ri, index: mi}
+						if cr.grpc != nil {
+							rm.grpc = &cr.grpc[mi]
+						}
+						vh.matches = append(vh.matches, rm)
 					}
 				}
 			}
@@ -335,6 +341,20 @@ func (t *translator) hostMaps(fe *ir.Frontend, ls []*listenerCtx, vhosts []*vhos
 // longest prefix, method, most headers, most query parameters, then the
 // oldest route, its namespace/name, and rule and match order.
 func matchBefore(a, b *rankedMatch) bool {
+	if a.grpc != nil && b.grpc != nil {
+		// GRPCRoute: the most characters of service, then of method, then
+		// the most header matches.
+		if a.grpc.service != b.grpc.service {
+			return a.grpc.service > b.grpc.service
+		}
+		if a.grpc.method != b.grpc.method {
+			return a.grpc.method > b.grpc.method
+		}
+		if len(a.m.Headers) != len(b.m.Headers) {
+			return len(a.m.Headers) > len(b.m.Headers)
+		}
+		return sameRankOrder(a, b)
+	}
 	ka, kb := pathRank(a.m), pathRank(b.m)
 	if ka != kb {
 		return ka > kb
@@ -348,6 +368,12 @@ func matchBefore(a, b *rankedMatch) bool {
 	if len(a.m.QueryParams) != len(b.m.QueryParams) {
 		return len(a.m.QueryParams) > len(b.m.QueryParams)
 	}
+	return sameRankOrder(a, b)
+}
+
+// sameRankOrder orders matches of equal rank: the oldest route, then its
+// namespace/name, then rule and match order.
+func sameRankOrder(a, b *rankedMatch) bool {
 	if a.route != b.route {
 		return olderFirst(a.route, b.route)
 	}

@@ -46,7 +46,7 @@ type listenerCtx struct {
 	// badValue explains an unsupported value (hostname) in the spec.
 	badValue string
 	attached int32
-	kind listenerKind
+	kind     listenerKind
 	// overlaps are the listeners on the same port whose hostnames overlap
 	// this one's (TLS connection coalescing may mix them).
 	overlaps []string

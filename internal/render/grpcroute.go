@@ -44,6 +44,14 @@ func (t *translator) compileGRPCRule(r *gwapiv1.GRPCRoute, i int) (*compiledRule
 		im.Comment = fmt.Sprintf("%s match %d", cr.comment, j)
 		im.Rule = cr.name
 		cr.matches = append(cr.matches, im)
+		var rank grpcRank
+		if m.Method != nil && m.Method.Service != nil {
+			rank.service = len(*m.Method.Service)
+		}
+		if m.Method != nil && m.Method.Method != nil {
+			rank.method = len(*m.Method.Method)
+		}
+		cr.grpc = append(cr.grpc, rank)
 	}
 	for _, f := range rule.Filters {
 		var err error

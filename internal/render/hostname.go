@@ -15,7 +15,15 @@ func validHostname(h string) bool {
 	if name == "" || strings.Contains(name, "*") || net.ParseIP(name) != nil {
 		return false
 	}
-	return len(validation.IsDNS1123Subdomain(name)) == 0
+	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+		return false
+	}
+	for _, label := range strings.Split(name, ".") {
+		if len(label) > 63 {
+			return false
+		}
+	}
+	return true
 }
 
 // isWildcard reports whether h is a "*.suffix" hostname.

@@ -23,6 +23,14 @@ type compiledRule struct {
 	// ReplacePrefixMatch redirect.
 	prefixes []string
 	backends []resolvedBackend
+	// grpc ranks the matches of a GRPCRoute rule (nil for HTTPRoute).
+	grpc []grpcRank
+}
+
+// grpcRank is what orders a GRPCRoute match: the characters of the service
+// and of the method it matches.
+type grpcRank struct {
+	service, method int
 }
 
 // compiledMatchName is the name of a rule: "namespace/route/index".
@@ -140,4 +148,3 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 	}
 	return cr, nil
 }
-

@@ -179,10 +179,20 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 			continue
 		}
 		already := false
+		var rival *route
 		for _, a := range t.routes[l] {
 			if a.route == r {
 				already = true
 			}
+			if rival == nil && (a.kind == kindHTTPRoute && r.kind == kindGRPCRoute || a.kind == kindGRPCRoute && r.kind == kindHTTPRoute) && hostsIntersect(a.hostnames, hosts) {
+				rival = a.route
+			}
+		}
+		if rival != nil {
+			// An HTTPRoute and a GRPCRoute may not share a hostname of a
+			// listener: the older (routes attach oldest first) keeps it.
+			reason, msg = reasonHostnameConflict, fmt.Sprintf("%s %s/%s, which takes precedence (older, or first by namespace/name), already routes these hostnames on listener %s.", rival.kind, rival.obj.GetNamespace(), rival.obj.GetName(), l.spec.Name)
+			continue
 		}
 		if !already {
 			t.routes[l] = append(t.routes[l], &attachedRoute{route: r, hostnames: hosts})
@@ -194,6 +204,19 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 		return false, reason, msg
 	}
 	return true, gwapiv1.RouteReasonAccepted, fmt.Sprintf("The route is attached to listener(s) %s.", strings.Join(attachedTo, ", "))
+}
+
+// hostsIntersect reports whether two sets of hostname patterns ("" for
+// any) share a name.
+func hostsIntersect(a, b []string) bool {
+	for _, x := range a {
+		for _, y := range b {
+			if _, ok := intersect(x, y); ok {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 func describeParentRef(p gwapiv1.ParentReference) string {
@@ -263,4 +286,3 @@ func effectiveHostnames(listener string, route []gwapiv1.Hostname) []string {
 	sort.Slice(out, func(i, j int) bool { return moreSpecific(out[i], out[j]) })
 	return out
 }
-

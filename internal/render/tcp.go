@@ -188,7 +188,7 @@ func (t *translator) reportTLSRouteConflicts() {
 					}
 				}
 			}
-			msg := fmt.Sprintf("Hostname %s is already routed by an older route; this route does not get its connections.", strings.Join(r.conflicts, ", "))
+			msg := fmt.Sprintf("Hostname %s is already routed by a route that takes precedence (older, or first by namespace/name); this route does not get its connections.", strings.Join(r.conflicts, ", "))
 			gen := r.obj.GetGeneration()
 			for i := range r.status.Parents {
 				c := &r.status.Parents[i].Conditions
