@@ -99,6 +99,9 @@ kind: HTTPRoute
 metadata: {name: web, namespace: default}
 spec:
   parentRefs: [{name: gw, sectionName: mixed-https}]
+  # Not grpc.example.com: an HTTPRoute and a GRPCRoute may not share a
+  # hostname on one listener.
+  hostnames: [www.example.com]
   rules: [{backendRefs: [{name: web, port: 80}]}]
 ---
 apiVersion: gateway.networking.k8s.io/v1
