@@ -18,9 +18,24 @@ type Config struct {
 	// Backends are the upstream server pools, sorted by name.
 	Backends []*Backend
 	// Certificates are the PEM files (certificate chain then private key)
-	// referenced by crt-list entries, sorted by path.
+	// referenced by crt-list entries and servers, sorted by path.
 	Certificates []*Certificate
+	// CAFiles are the CA bundles binds and servers verify peers with,
+	// sorted by path.
+	CAFiles []*CAFile
 }
+
+// CAFile is a bundle of PEM CA certificates.
+type CAFile struct {
+	// Path is relative to the configuration root, e.g. "cas/default/gw-443.pem".
+	Path string
+	// PEM is the file content.
+	PEM []byte
+}
+
+// SystemCA is the CAFile path that names the system's trust store
+// (HAProxy's "@system-ca").
+const SystemCA = "@system-ca"
 
 // Protocol is what a frontend speaks on its port.
 type Protocol string
@@ -145,6 +160,13 @@ type TLSBind struct {
 	StrictSNI bool
 	// ALPN is the list of protocols offered, e.g. h2, http/1.1.
 	ALPN []string
+	// ClientCA, when set, is the CAFile path client certificates are
+	// verified against (frontend validation, for the whole port).
+	ClientCA string
+	// ClientOptional accepts connections without a valid client
+	// certificate (AllowInsecureFallback): verification errors are
+	// ignored and passed on in request headers.
+	ClientOptional bool
 }
 
 // CrtListEntry is one crt-list line: a certificate and the SNI names it is
@@ -157,6 +179,9 @@ type CrtListEntry struct {
 	// SNIFilters are the names this line serves ("foo.example.com",
 	// "*.example.com"); a name starting with '!' excludes it.
 	SNIFilters []string
+	// Options are the line's SSL options, each "keyword value"
+	// ("ssl-min-ver TLSv1.3"), from the listener's TLS options.
+	Options []string
 }
 
 // Match is one route match: when its conditions hold on a request of its
@@ -278,12 +303,47 @@ type Backend struct {
 	Name string
 	// Mode is http or tcp.
 	Mode Mode
-	// H2 speaks HTTP/2 over cleartext to the servers (gRPC, h2c).
+	// H2 speaks HTTP/2 to the servers (gRPC, h2c, or h2 over TLS).
 	H2 bool
+	// TLS, when set, makes every server connect with TLS and verify the
+	// server's certificate (BackendTLSPolicy).
+	TLS *UpstreamTLS
+	// Unusable, when set, says why the backend must not reach its
+	// servers (a BackendTLSPolicy that cannot be applied): it has no
+	// server and answers 503.
+	Unusable string
 	// Comment names the Service and port.
 	Comment string
 	// Servers are the ready endpoints, sorted by address.
 	Servers []Server
+}
+
+// UpstreamTLS is how servers of a backend speak TLS.
+type UpstreamTLS struct {
+	// CAFile is the CA bundle path (relative to the root), or SystemCA.
+	CAFile string
+	// SNI is the server name sent.
+	SNI string
+	// VerifyHost, when set, is the name the certificate must be valid for
+	// (checked during the handshake).
+	VerifyHost string
+	// SANs, when set, are subject alternative names of which the server
+	// certificate must hold at least one, each as the hex of its DER
+	// encoding (GeneralName tag, length, value); checked on the response.
+	SANs []SANCheck
+	// ClientCert, when set, is the certificate path presented to servers
+	// (the Gateway's backend client certificate).
+	ClientCert string
+	// PolicyName names the BackendTLSPolicy, for comments.
+	PolicyName string
+}
+
+// SANCheck is one acceptable subject alternative name.
+type SANCheck struct {
+	// Display is the name as written in the policy.
+	Display string
+	// DERHex is the upper-case hex of its DER GeneralName encoding.
+	DERHex string
 }
 
 // Server is one endpoint of a backend.

@@ -3,6 +3,7 @@ package render
 import (
 	"fmt"
 	"sort"
+	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -92,24 +93,61 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 }
 
 // serviceBackend returns the name of the backend of a Service port spoken
-// with proto, creating it with the ready endpoints of its EndpointSlices.
-func (t *translator) serviceBackend(svc *corev1.Service, sp *corev1.ServicePort, proto backendProto) string {
+// with proto for Gateway g, creating it with the ready endpoints of its
+// EndpointSlices. The BackendTLSPolicy of the Service port, if any, makes
+// its servers speak TLS (a TCP stream only when reencrypt: a passthrough
+// stream is TLS already), presenting g's client certificate.
+func (t *translator) serviceBackend(svc *corev1.Service, sp *corev1.ServicePort, proto backendProto, g *gatewayCtx, reencrypt bool) string {
 	name := fmt.Sprintf("%s_%s_%d", svc.Namespace, svc.Name, sp.Port)
 	b := &ir.Backend{Mode: ir.ModeHTTP, Comment: fmt.Sprintf("Service %s/%s port %d", svc.Namespace, svc.Name, sp.Port)}
+	pc := t.policyFor(nn(svc), sp.Name)
+	if proto == protoTCP && !reencrypt {
+		pc = nil
+	}
 	switch proto {
 	case protoH2C:
-		name += "_h2c"
 		b.H2 = true
-		b.Comment += ", HTTP/2 over cleartext"
+		if pc != nil {
+			name += "_h2"
+			b.Comment += ", HTTP/2"
+		} else {
+			name += "_h2c"
+			b.Comment += ", HTTP/2 over cleartext"
+		}
 	case protoTCP:
 		name += "_tcp"
 		b.Mode = ir.ModeTCP
 		b.Comment += ", TCP"
 	}
+	if pc != nil {
+		pc.ancestors[nn(g.gw)] = g
+		name += "_tls"
+		switch {
+		case pc.tls == nil:
+			b.Unusable = fmt.Sprintf("BackendTLSPolicy %s/%s cannot be applied (%s): requests fail rather than reach the servers unverified.", pc.p.Namespace, pc.p.Name, strings.TrimSuffix(pc.invalidMsg, "."))
+		case b.Mode == ir.ModeTCP && len(pc.tls.SANs) > 0:
+			b.Unusable = fmt.Sprintf("BackendTLSPolicy %s/%s lists subjectAltNames that can only be checked on HTTP backends: connections are refused rather than reach the servers unverified.", pc.p.Namespace, pc.p.Name)
+		default:
+			up := *pc.tls
+			if pc.ca != nil {
+				t.cas[pc.ca.Path] = pc.ca
+			}
+			if g.clientCert != nil {
+				up.ClientCert = g.clientCert.Path
+				t.certs[g.clientCert.Path] = g.clientCert
+				name += fmt.Sprintf("_from_%s_%s", g.gw.Namespace, g.gw.Name)
+			}
+			b.TLS = &up
+		}
+	}
 	if _, ok := t.backends[name]; ok {
 		return name
 	}
 	b.Name = name
+	if b.Unusable != "" {
+		t.backends[name] = b
+		return name
+	}
 	seen := map[string]bool{}
 	for _, es := range t.idx.slices[nn(svc)] {
 		if es.AddressType != discoveryv1.AddressTypeIPv4 && es.AddressType != discoveryv1.AddressTypeIPv6 {

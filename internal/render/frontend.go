@@ -110,6 +110,11 @@ func (t *translator) frontend(port int32, ls []*listenerCtx, socket string) *ir.
 	}
 	if proto == ir.ProtocolHTTPS {
 		fe.TLS = t.tlsBind(ls, []string{"h2", "http/1.1"})
+		if v := ls[0].validation; v != nil && v.ca != nil {
+			t.cas[v.ca.Path] = v.ca
+			fe.TLS.ClientCA = v.ca.Path
+			fe.TLS.ClientOptional = v.optional
+		}
 		for _, l := range ls {
 			switch {
 			case l.hostname == "":
@@ -173,6 +178,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 					Comment:    fmt.Sprintf("listener %s (no hostname): the default certificate", l.name),
 					Cert:       use(c),
 					SNIFilters: []string{catchAllFilter},
+					Options:    l.tlsOptions,
 				})
 				continue
 			}
@@ -190,6 +196,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 				Comment:    fmt.Sprintf("listener %s (no hostname): for its names no other listener owns", l.name),
 				Cert:       use(c),
 				SNIFilters: names,
+				Options:    l.tlsOptions,
 			})
 		}
 	}
@@ -202,6 +209,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 				Comment:    fmt.Sprintf("listener %s", l.name),
 				Cert:       use(c),
 				SNIFilters: []string{l.hostname},
+				Options:    l.tlsOptions,
 			})
 		}
 	}
@@ -411,7 +419,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 			}
 			wb := ir.WeightedBackend{Weight: b.weight}
 			if b.problem == nil {
-				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto)
+				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto, l.g, false)
 			}
 			r.Backends = append(r.Backends, wb)
 		}

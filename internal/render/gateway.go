@@ -2,12 +2,14 @@ package render
 
 import (
 	"fmt"
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/util/validation"
 	"sort"
 	"strings"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/util/validation"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/internal/ir"
 )
 
 // gatewayCtx is one of our Gateways during a translation.
@@ -15,6 +17,16 @@ type gatewayCtx struct {
 	gw        *gwapiv1.Gateway
 	status    *gwapiv1.GatewayStatus
 	listeners []*listenerCtx
+	// validation is the frontend client-certificate validation by port.
+	validation map[int32]*portValidation
+	// insecureValidation: some port uses AllowInsecureFallback.
+	insecureValidation bool
+	// clientCert is the certificate presented to TLS backends.
+	clientCert *ir.Certificate
+	// clientCertReason and clientCertProblem say why clientCertificateRef
+	// is not usable.
+	clientCertReason  gwapiv1.GatewayConditionReason
+	clientCertProblem string
 }
 
 // listenerCtx is one listener during a translation.
@@ -47,6 +59,14 @@ type listenerCtx struct {
 	badValue string
 	attached int32
 	kind     listenerKind
+	// validation is the client-certificate validation of the listener's
+	// port (HTTPS listeners), nil when none.
+	validation *portValidation
+	// noValidCA: the validation has no usable CA; the listener is not
+	// served.
+	noValidCA bool
+	// tlsOptions are the crt-list line options from tls.options.
+	tlsOptions []string
 	// overlaps are the listeners on the same port whose hostnames overlap
 	// this one's (TLS connection coalescing may mix them).
 	overlaps []string
@@ -134,6 +154,7 @@ func (t *translator) buildListeners() {
 			t.listeners = append(t.listeners, l)
 			t.validateListener(l)
 		}
+		t.gatewayBackendTLS(g)
 	}
 }
 
@@ -180,7 +201,19 @@ func (t *translator) validateListener(l *listenerCtx) {
 	}
 	t.routeKinds(l)
 	if l.terminates() {
+		if l.spec.TLS != nil && len(l.spec.TLS.Options) > 0 {
+			opts, err := listenerTLSOptions(l.spec.TLS.Options)
+			if err != nil {
+				l.accepted = false
+				l.badValue = err.Error()
+				return
+			}
+			l.tlsOptions = opts
+		}
 		t.listenerCertificates(l)
+	}
+	if l.kind == lkHTTPS {
+		t.applyValidation(l)
 	}
 }
 
@@ -266,6 +299,11 @@ func (t *translator) resolveConflicts() {
 							fmt.Sprintf("Port %d is already used with protocol %s by listener %s of an older Gateway.", port, o.spec.Protocol, o.name))
 						break
 					}
+					if o.kind == lkHTTPS && l.kind == lkHTTPS && o.validation.key() != l.validation.key() {
+						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+							fmt.Sprintf("Port %d already validates client certificates differently for listener %s of an older Gateway: validation is per port.", port, o.name))
+						break
+					}
 					if o.hostname == l.hostname {
 						t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
 							fmt.Sprintf("Hostname %q on port %d is already served by listener %s of an older Gateway.", l.hostname, port, o.name))
@@ -349,6 +387,9 @@ func (t *translator) finishListeners() {
 		switch {
 		case l.conflicted:
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, conflictReason(*c), "The listener conflicts with another listener on its port; see the Conflicted condition.", gen))
+		case l.noValidCA:
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonNoValidCACertificate),
+				"No CA certificate of the Gateway's client-certificate validation for this port is usable; see ResolvedRefs.", gen))
 		case !l.accepted && l.badValue != "":
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonUnsupportedValue), upperFirst(l.badValue)+".", gen))
 		case !l.accepted:
@@ -369,6 +410,9 @@ func (t *translator) finishListeners() {
 				msg += " The listener has no usable certificate and is not served."
 			}
 			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), false, string(l.certReason), msg, gen))
+		case l.validation != nil && len(l.validation.problems) > 0:
+			l.resolved = false
+			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), false, string(l.validation.reason), l.validation.message(), gen))
 		case len(l.invalidKinds) > 0:
 			l.resolved = false
 			setCond(c, cond(string(gwapiv1.ListenerConditionResolvedRefs), false, string(gwapiv1.ListenerReasonInvalidRouteKinds),
@@ -434,6 +478,15 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), true, string(gwapiv1.GatewayReasonProgrammed), "The Gateway is part of the HAProxy configuration.", gen))
 		} else {
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "No listener of the Gateway is served.", gen))
+		}
+		if g.insecureValidation {
+			setCond(c, cond(string(gwapiv1.GatewayConditionInsecureFrontendValidationMode), true, string(gwapiv1.GatewayReasonConfigurationChanged),
+				"Client-certificate validation uses AllowInsecureFallback on some port: connections without a valid client certificate are accepted and their backends must authorize them.", gen))
+		}
+		if g.clientCertProblem != "" {
+			setCond(c, cond(string(gwapiv1.GatewayConditionResolvedRefs), false, string(g.clientCertReason), g.clientCertProblem+" Backends are reached without a client certificate.", gen))
+		} else {
+			setCond(c, cond(string(gwapiv1.GatewayConditionResolvedRefs), true, string(gwapiv1.GatewayReasonResolvedRefs), "All references are resolved.", gen))
 		}
 		if g.status.Listeners == nil {
 			g.status.Listeners = []gwapiv1.ListenerStatus{}

@@ -56,6 +56,10 @@ type translator struct {
 	listeners []*listenerCtx // every listener of our Gateways, in Gateway age order
 	backends  map[string]*ir.Backend
 	certs     map[string]*ir.Certificate
+	cas       map[string]*ir.CAFile
+	// policies are the BackendTLSPolicies that take each target.
+	policies    map[policyTarget]*policyCtx
+	allPolicies []*policyCtx
 	// routes are the HTTP routes attached to listeners, per listener name.
 	routes map[*listenerCtx][]*attachedRoute
 }
@@ -74,14 +78,17 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 		res:      &Result{Config: &ir.Config{}},
 		backends: map[string]*ir.Backend{},
 		certs:    map[string]*ir.Certificate{},
+		cas:      map[string]*ir.CAFile{},
 		routes:   map[*listenerCtx][]*attachedRoute{},
 	}
 	t.res.Status = t.st
 	t.selectGateways()
 	t.buildListeners()
 	t.resolveConflicts()
+	t.indexPolicies()
 	t.attachRoutes()
 	t.buildFrontends()
+	t.writePolicyStatus()
 	t.finishListeners()
 	t.finishGateways()
 	t.collect()
@@ -101,6 +108,12 @@ func (t *translator) collect() {
 	}
 	sort.Slice(t.res.Config.Certificates, func(i, j int) bool {
 		return t.res.Config.Certificates[i].Path < t.res.Config.Certificates[j].Path
+	})
+	for _, c := range t.cas {
+		t.res.Config.CAFiles = append(t.res.Config.CAFiles, c)
+	}
+	sort.Slice(t.res.Config.CAFiles, func(i, j int) bool {
+		return t.res.Config.CAFiles[i].Path < t.res.Config.CAFiles[j].Path
 	})
 }
 

@@ -117,7 +117,7 @@ func (t *translator) tlsRouteEntries(ls []*listenerCtx, idx *listenerIndex) []*i
 				out = append(out, &ir.SNIRoute{
 					Comment:  fmt.Sprintf("listener %s, TLSRoute %s/%s", l.name, a.obj.GetNamespace(), a.obj.GetName()),
 					SNI:      h,
-					Backends: t.tcpBackends(a.route),
+					Backends: t.tcpBackends(a.route, l),
 				})
 			}
 			if !won && len(a.conflicts) > 0 {
@@ -141,8 +141,9 @@ func displayHost(h string) string {
 	return h
 }
 
-// tcpBackends are the weighted TCP backends of a TLSRoute (all its rules).
-func (t *translator) tcpBackends(r *route) []ir.WeightedBackend {
+// tcpBackends are the weighted TCP backends of a TLSRoute (all its rules)
+// on listener l.
+func (t *translator) tcpBackends(r *route, l *listenerCtx) []ir.WeightedBackend {
 	var out []ir.WeightedBackend
 	for _, cr := range r.rules {
 		for _, b := range cr.backends {
@@ -151,7 +152,7 @@ func (t *translator) tcpBackends(r *route) []ir.WeightedBackend {
 			}
 			wb := ir.WeightedBackend{Weight: b.weight}
 			if b.problem == nil {
-				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto)
+				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto, l.g, l.kind == lkTLSTerminate)
 			}
 			out = append(out, wb)
 		}

@@ -156,6 +156,9 @@ func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
 	}
+	for _, c := range cfg.CAFiles {
+		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o644})
+	}
 	return b, nil
 }
 
@@ -179,6 +182,9 @@ func crtList(name string, tb *ir.TLSBind, file func(string) string) []byte {
 	}
 	for _, e := range tb.CrtList {
 		fmt.Fprintf(&buf, "# %s\n%s", e.Comment, file(e.Cert))
+		if len(e.Options) > 0 {
+			fmt.Fprintf(&buf, " [%s]", strings.Join(e.Options, " "))
+		}
 		for _, f := range e.SNIFilters {
 			fmt.Fprintf(&buf, " %s", f)
 		}
