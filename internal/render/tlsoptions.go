@@ -20,12 +20,12 @@ var tlsOptionKeys = map[string]struct {
 	keyword string
 	check   func(string) error
 }{
-	"hagate.io/ssl-min-ver":   {"ssl-min-ver", checkTLSVersion},
-	"hagate.io/ssl-max-ver":   {"ssl-max-ver", checkTLSVersion},
-	"hagate.io/ciphers":       {"ciphers", checkCiphers},
-	"hagate.io/ciphersuites":  {"ciphersuites", checkCipherSuites},
-	"hagate.io/alpn":          {"alpn", checkALPN},
-	"hagate.io/curves":        {"curves", checkCurves},
+	"hagate.io/ssl-min-ver":  {"ssl-min-ver", checkTLSVersion},
+	"hagate.io/ssl-max-ver":  {"ssl-max-ver", checkTLSVersion},
+	"hagate.io/ciphers":      {"ciphers", checkCiphers},
+	"hagate.io/ciphersuites": {"ciphersuites", checkCipherSuites},
+	"hagate.io/alpn":         {"alpn", checkALPN},
+	"hagate.io/curves":       {"curves", checkCurves},
 }
 
 var tlsVersions = []string{"TLSv1.0", "TLSv1.1", "TLSv1.2", "TLSv1.3"}
