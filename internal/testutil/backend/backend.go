@@ -181,8 +181,14 @@ type ClientOptions struct {
 	// HTTP2 makes the client speak only HTTP/2: h2 via ALPN over TLS,
 	// prior-knowledge h2c over plain TCP. Otherwise it speaks only HTTP/1.1.
 	HTTP2 bool
-	// Certificates are client certificates offered to the server.
+	// Certificates are client certificates offered to the server. Go sends
+	// one only if the server's CertificateRequest names its CA; see
+	// AlwaysSendCertificate.
 	Certificates []tls.Certificate
+	// AlwaysSendCertificate sends the first of Certificates whatever CAs
+	// the server asks for, as curl or a browser would (to test a
+	// certificate the server must refuse or report).
+	AlwaysSendCertificate bool
 	// MaxVersion caps the TLS version (e.g. tls.VersionTLS12); 0 means Go's
 	// default.
 	MaxVersion uint16
@@ -211,11 +217,12 @@ func NewClient(opts ClientOptions) *http.Client {
 			Proxy:       nil, // never an HTTP(S)_PROXY from the environment
 			DialContext: dial,
 			TLSClientConfig: &tls.Config{
-				ServerName:         opts.ServerName,
-				RootCAs:            opts.RootCAs,
-				InsecureSkipVerify: opts.InsecureSkipVerify,
-				Certificates:       opts.Certificates,
-				MaxVersion:         opts.MaxVersion,
+				ServerName:           opts.ServerName,
+				RootCAs:              opts.RootCAs,
+				InsecureSkipVerify:   opts.InsecureSkipVerify,
+				Certificates:         opts.Certificates,
+				GetClientCertificate: alwaysSend(opts),
+				MaxVersion:           opts.MaxVersion,
 			},
 			TLSHandshakeTimeout: handshakeTimeout,
 			Protocols:           &protos,
@@ -223,6 +230,16 @@ func NewClient(opts ClientOptions) *http.Client {
 		CheckRedirect: noRedirect,
 		Timeout:       requestTimeout,
 	}
+}
+
+// alwaysSend returns a GetClientCertificate that sends the first
+// certificate unconditionally, when the options ask for it.
+func alwaysSend(opts ClientOptions) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	if !opts.AlwaysSendCertificate || len(opts.Certificates) == 0 {
+		return nil
+	}
+	c := opts.Certificates[0]
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return &c, nil }
 }
 
 // TLSHandshake dials addr, performs a TLS handshake sending SNI serverName
