@@ -324,12 +324,10 @@ type UpstreamTLS struct {
 	CAFile string
 	// SNI is the server name sent.
 	SNI string
-	// VerifyHost, when set, is the name the certificate must be valid for
-	// (checked during the handshake).
-	VerifyHost string
 	// SANs, when set, are subject alternative names of which the server
 	// certificate must hold at least one, each as the hex of its DER
 	// encoding (GeneralName tag, length, value); checked on the response.
+	// (The certificate is always checked against SNI in the handshake.)
 	SANs []SANCheck
 	// ClientCert, when set, is the certificate path presented to servers
 	// (the Gateway's backend client certificate).

@@ -3,7 +3,6 @@ package render
 import (
 	"fmt"
 	"sort"
-	"strings"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -67,7 +66,7 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 	}
 	where := fmt.Sprintf("%s/%s", ns, ref.Name)
 	if group != "" || kind != "Service" {
-		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s refers to a %s; only core Services are supported.", where, groupKind(group, kind))
+		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s refers to %s; only core Services are supported.", where, groupKind(group, kind))
 	}
 	if !t.idx.refGranted(gwapiv1.GroupName, fromKind, fromNS, "", "Service", ns, string(ref.Name)) {
 		return fail(gwapiv1.RouteReasonRefNotPermitted, "BackendRef to Service %s is not permitted: no ReferenceGrant in namespace %s allows %ss of namespace %s to refer to it.", where, ns, fromKind, fromNS)
@@ -124,7 +123,7 @@ func (t *translator) serviceBackend(svc *corev1.Service, sp *corev1.ServicePort,
 		name += "_tls"
 		switch {
 		case pc.tls == nil:
-			b.Unusable = fmt.Sprintf("BackendTLSPolicy %s/%s cannot be applied (%s): requests fail rather than reach the servers unverified.", pc.p.Namespace, pc.p.Name, strings.TrimSuffix(pc.invalidMsg, "."))
+			b.Unusable = fmt.Sprintf("BackendTLSPolicy %s/%s cannot be applied: %s", pc.p.Namespace, pc.p.Name, pc.invalidMsg)
 		case b.Mode == ir.ModeTCP && len(pc.tls.SANs) > 0:
 			b.Unusable = fmt.Sprintf("BackendTLSPolicy %s/%s lists subjectAltNames that can only be checked on HTTP backends: connections are refused rather than reach the servers unverified.", pc.p.Namespace, pc.p.Name)
 		default:

@@ -94,7 +94,9 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 		invalid(gwapiv1.PolicyReasonInvalid, "validation.hostname %q is not a valid DNS name (no wildcard).", host)
 		return
 	}
-	up := &ir.UpstreamTLS{SNI: host, VerifyHost: host, PolicyName: pc.p.Namespace + "/" + pc.p.Name}
+	// HAProxy checks the certificate against the SNI name it sends: the
+	// hostname is verified in the handshake.
+	up := &ir.UpstreamTLS{SNI: host, PolicyName: pc.p.Namespace + "/" + pc.p.Name}
 	switch {
 	case len(v.CACertificateRefs) > 0 && v.WellKnownCACertificates != nil:
 		invalid(gwapiv1.PolicyReasonInvalid, "validation sets both caCertificateRefs and wellKnownCACertificates; set one.")
@@ -122,7 +124,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 			bundle.Write(pemData)
 		}
 		if bundle.Len() == 0 {
-			invalid(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate, "No CA certificate reference is usable; requests to the targeted backends fail rather than reach them unverified.")
+			invalid(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate, "No CA certificate reference is usable: requests to the targeted backends fail rather than reach them unverified.")
 			return
 		}
 		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/%s/%s.pem", pc.p.Namespace, pc.p.Name), PEM: bundle.Bytes()}
@@ -132,7 +134,6 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 		return
 	}
 	if len(v.SubjectAltNames) > 0 {
-		var hosts []string
 		for _, san := range v.SubjectAltNames {
 			switch san.Type {
 			case gwapiv1.HostnameSubjectAltNameType:
@@ -141,7 +142,6 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 					invalid(gwapiv1.PolicyReasonInvalid, "subjectAltNames hostname %q is not a valid DNS name.", h)
 					return
 				}
-				hosts = append(hosts, h)
 				up.SANs = append(up.SANs, ir.SANCheck{Display: h, DERHex: generalNameHex(2, h)})
 			case gwapiv1.URISubjectAltNameType:
 				u := string(san.URI)
@@ -154,13 +154,6 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 				invalid(gwapiv1.PolicyReasonInvalid, "subjectAltNames type %q is not supported (Hostname, URI).", san.Type)
 				return
 			}
-		}
-		// One hostname is checked during the handshake; several names, or
-		// URIs, need the certificate itself (on the response).
-		up.VerifyHost = ""
-		if len(hosts) == 1 && len(up.SANs) == 1 {
-			up.VerifyHost = hosts[0]
-			up.SANs = nil
 		}
 	}
 	pc.tls = up

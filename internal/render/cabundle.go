@@ -26,7 +26,7 @@ type caRefProblem struct {
 func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name string) ([]byte, *caRefProblem) {
 	where := fmt.Sprintf("%s/%s", ns, name)
 	if group != "" || kind != "ConfigMap" {
-		return nil, &caRefProblem{"kind", fmt.Sprintf("CA certificate reference %s refers to a %s; only core ConfigMaps with a %s key are supported.", where, groupKind(group, kind), caKey)}
+		return nil, &caRefProblem{"kind", fmt.Sprintf("CA certificate reference %s refers to %s; only core ConfigMaps with a %s key are supported.", where, groupKind(group, kind), caKey)}
 	}
 	if !validName(ns, name) {
 		return nil, &caRefProblem{"ref", fmt.Sprintf("CA certificate reference %q is not a valid ConfigMap name.", where)}

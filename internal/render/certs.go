@@ -54,7 +54,7 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 		}
 		if group != "" || kind != "Secret" {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef,
-				fmt.Sprintf("certificateRef %s refers to a %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
+				fmt.Sprintf("certificateRef %s refers to %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
 			continue
 		}
 		if !t.idx.refGranted(gwapiv1.GroupName, "Gateway", gwNS, "", "Secret", ns, string(ref.Name)) {
@@ -93,11 +93,12 @@ func (l *listenerCtx) certProblem(reason gwapiv1.ListenerConditionReason, msg st
 	l.certProblems = append(l.certProblems, upperFirst(msg))
 }
 
+// groupKind describes the group and kind of a reference for messages.
 func groupKind(group, kind string) string {
 	if group == "" {
-		return "core " + kind
+		return fmt.Sprintf("kind %s of the core group", kind)
 	}
-	return group + "/" + kind
+	return fmt.Sprintf("kind %s of group %s", kind, group)
 }
 
 // certificateFile checks a kubernetes.io/tls Secret and returns the path

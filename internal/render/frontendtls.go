@@ -146,7 +146,7 @@ func (t *translator) gatewayBackendTLS(g *gatewayCtx) {
 	}
 	switch {
 	case group != "" || kind != "Secret":
-		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("clientCertificateRef %s refers to a %s; only core Secrets of type kubernetes.io/tls are supported.", where, groupKind(group, kind)))
+		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("clientCertificateRef %s refers to %s; only core Secrets of type kubernetes.io/tls are supported.", where, groupKind(group, kind)))
 		return
 	case !validName(ns, string(ref.Name)):
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("clientCertificateRef %q is not a valid Secret name.", where))

@@ -469,7 +469,7 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway is valid.", gen))
 		case len(good) > 0:
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonListenersNotValid),
-				fmt.Sprintf("Listeners %s are not valid; listeners %s are accepted.", strings.Join(bad, ", "), strings.Join(good, ", ")), gen))
+				fmt.Sprintf("Not valid: listener(s) %s. Accepted: listener(s) %s.", strings.Join(bad, ", "), strings.Join(good, ", ")), gen))
 		default:
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonListenersNotValid),
 				fmt.Sprintf("No listener is valid (%s).", strings.Join(bad, ", ")), gen))
@@ -483,8 +483,17 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionInsecureFrontendValidationMode), true, string(gwapiv1.GatewayReasonConfigurationChanged),
 				"Client-certificate validation uses AllowInsecureFallback on some port: connections without a valid client certificate are accepted and their backends must authorize them.", gen))
 		}
+		var unresolved []string
+		for _, l := range g.listeners {
+			if !l.resolved {
+				unresolved = append(unresolved, string(l.spec.Name))
+			}
+		}
 		if g.clientCertProblem != "" {
 			setCond(c, cond(string(gwapiv1.GatewayConditionResolvedRefs), false, string(g.clientCertReason), g.clientCertProblem+" Backends are reached without a client certificate.", gen))
+		} else if len(unresolved) > 0 {
+			setCond(c, cond(string(gwapiv1.GatewayConditionResolvedRefs), false, string(gwapiv1.GatewayReasonListenersNotResolved),
+				fmt.Sprintf("Listener(s) %s do not resolve all their references; see their ResolvedRefs conditions.", strings.Join(unresolved, ", ")), gen))
 		} else {
 			setCond(c, cond(string(gwapiv1.GatewayConditionResolvedRefs), true, string(gwapiv1.GatewayReasonResolvedRefs), "All references are resolved.", gen))
 		}
