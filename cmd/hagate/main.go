@@ -36,6 +36,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetOut(stdout)
 	root.SetErr(stderr)
 	root.AddCommand(newRenderCmd())
+	root.AddCommand(newRunCmd())
 	return root
 }
 
@@ -106,7 +107,7 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 	if err != nil {
 		return err
 	}
-	b := o.Bundle
+	b := o.WithStatus()
 	for _, w := range o.Warnings {
 		fmt.Fprintln(cmd.ErrOrStderr(), "warning:", w)
 	}

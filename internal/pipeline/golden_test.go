@@ -56,7 +56,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
-			b, warnings := o.Bundle, o.Warnings
+			b, warnings := o.WithStatus(), o.Warnings
 			want := goldenFiles(t, b, warnings)
 			compareGolden(t, filepath.Join(dir, "out"), want)
 
@@ -77,7 +77,7 @@ func TestGolden(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if !o3.Bundle.Equal(b) {
+			if !o3.WithStatus().Equal(b) {
 				t.Error("two renders of the same input differ")
 			}
 		})

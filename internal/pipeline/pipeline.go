@@ -12,7 +12,8 @@ import (
 	"hagate.io/hagate/internal/templates"
 )
 
-// StatusFile is the path of the status report inside a rendered Bundle.
+// StatusFile is the path of the status report next to a rendered
+// configuration (hagate render writes it there).
 const StatusFile = "status.yaml"
 
 // Options are the options of the whole pipeline.
@@ -27,8 +28,10 @@ type Options struct {
 
 // Output is what one run of the pipeline produces.
 type Output struct {
-	// Bundle holds haproxy.cfg, its files, and status.yaml.
+	// Bundle holds haproxy.cfg and the files it reads.
 	Bundle *bundle.Bundle
+	// StatusYAML is the status report.
+	StatusYAML []byte
 	// Status is the status of every object hagate is responsible for.
 	Status *status.Set
 	// Warnings are sentences about the input as a whole.
@@ -46,6 +49,16 @@ func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	b.Add(&bundle.File{Path: StatusFile, Content: st, Mode: 0o644})
-	return &Output{Bundle: b, Status: res.Status, Warnings: res.Warnings}, nil
+	return &Output{Bundle: b, StatusYAML: st, Status: res.Status, Warnings: res.Warnings}, nil
+}
+
+// WithStatus returns the Bundle plus status.yaml: what hagate render
+// writes.
+func (o *Output) WithStatus() *bundle.Bundle {
+	b := bundle.New()
+	for _, f := range o.Bundle.Files() {
+		b.Add(f)
+	}
+	b.Add(&bundle.File{Path: StatusFile, Content: o.StatusYAML, Mode: 0o644})
+	return b
 }

@@ -1,0 +1,212 @@
+// Package agent is hagate's main loop around HAProxy: it renders Snapshots
+// into Bundles and has the apply engine make HAProxy run them, starting and
+// supervising HAProxy itself, or driving the master of an HAProxy started
+// by someone else (attach mode). Sources (a folder of YAML, the Kubernetes
+// API) hand it Snapshots.
+package agent
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/haproxytech/client-native/v6/runtime"
+	"github.com/haproxytech/client-native/v6/runtime/options"
+
+	"hagate.io/hagate/internal/haproxy"
+	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/internal/pipeline"
+	"hagate.io/hagate/internal/snapshot"
+)
+
+// Options configure an Agent.
+type Options struct {
+	// StateDir holds the configuration, sockets and the master's PID
+	// file (run mode).
+	StateDir string
+	// ConfigDir is where the configuration is written; default
+	// StateDir/config. In attach mode, the folder the other HAProxy reads.
+	ConfigDir string
+	// MasterSocket, when set, is the master CLI of an HAProxy started by
+	// someone else (attach mode); otherwise the Agent starts HAProxy.
+	MasterSocket string
+	// HAProxyBinary is the haproxy binary; default "haproxy".
+	HAProxyBinary string
+	// BindAddress is the address every listener binds; empty for all.
+	BindAddress string
+	// ControllerName selects the GatewayClasses to serve.
+	ControllerName string
+	// Log receives the agent's structured log.
+	Log logr.Logger
+	// Metrics, if set, records renders and applies.
+	Metrics *metrics.Metrics
+	// HAProxyOutput receives HAProxy's own output (its logs); default
+	// standard output.
+	HAProxyOutput io.Writer
+}
+
+// Agent renders and applies.
+type Agent struct {
+	o       Options
+	engine  *haproxy.Engine
+	proc    *haproxy.Process
+	master  *haproxy.MasterCLI
+	started bool
+}
+
+// New prepares an Agent; Start runs HAProxy.
+func New(o Options) (*Agent, error) {
+	if o.StateDir == "" {
+		return nil, fmt.Errorf("a state folder is required")
+	}
+	abs, err := filepath.Abs(o.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	o.StateDir = abs
+	if o.ConfigDir == "" {
+		o.ConfigDir = filepath.Join(o.StateDir, "config")
+	}
+	if o.ConfigDir, err = filepath.Abs(o.ConfigDir); err != nil {
+		return nil, err
+	}
+	if o.HAProxyBinary == "" {
+		o.HAProxyBinary = "haproxy"
+	}
+	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
+		return nil, fmt.Errorf("state folder: %w", err)
+	}
+	return &Agent{o: o}, nil
+}
+
+// ConfigDir is the folder HAProxy reads.
+func (a *Agent) ConfigDir() string { return a.o.ConfigDir }
+
+// MasterSocket is the master CLI socket.
+func (a *Agent) MasterSocket() string {
+	if a.o.MasterSocket != "" {
+		return a.o.MasterSocket
+	}
+	return filepath.Join(a.o.StateDir, "master.sock")
+}
+
+// Process is the supervised HAProxy (nil in attach mode).
+func (a *Agent) Process() *haproxy.Process { return a.proc }
+
+// Render runs the pipeline for this Agent's configuration folder.
+func (a *Agent) Render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
+	start := time.Now()
+	out, err := pipeline.Render(snap, pipeline.Options{
+		ControllerName: a.o.ControllerName,
+		ConfigRoot:     a.o.ConfigDir,
+		BindAddress:    a.o.BindAddress,
+	})
+	if a.o.Metrics != nil {
+		a.o.Metrics.Rendered(time.Since(start))
+	}
+	return out, err
+}
+
+// Start makes HAProxy run the first Snapshot: in run mode it writes the
+// configuration and starts HAProxy (master-worker, supervised until ctx is
+// done); in attach mode it writes it and reloads the other master.
+func (a *Agent) Start(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, error) {
+	out, err := a.Render(snap)
+	if err != nil {
+		return nil, err
+	}
+	a.master = &haproxy.MasterCLI{Path: a.MasterSocket()}
+	a.engine = haproxy.NewEngine(haproxy.EngineOptions{
+		ConfigDir: a.o.ConfigDir,
+		StageDir:  filepath.Join(a.o.StateDir, "stage"),
+		Binary:    a.o.HAProxyBinary,
+		Reloader:  a.master,
+		Runtime:   a.runtime(),
+		Log:       a.o.Log,
+		Observer:  a.observer(),
+	})
+	if a.o.MasterSocket != "" {
+		res, err := a.engine.Apply(ctx, out.Bundle)
+		if err != nil {
+			return nil, err
+		}
+		a.o.Log.Info("configuration applied to the attached HAProxy", "action", res.Action)
+	} else {
+		if err := a.engine.Install(ctx, out.Bundle); err != nil {
+			return nil, err
+		}
+		a.proc, err = haproxy.Start(ctx, haproxy.ProcessOptions{
+			Binary:       a.o.HAProxyBinary,
+			ConfigFile:   filepath.Join(a.o.ConfigDir, "haproxy.cfg"),
+			MasterSocket: a.MasterSocket(),
+			PIDFile:      filepath.Join(a.o.StateDir, "haproxy.pid"),
+			Log:          a.o.Log.WithName("haproxy"),
+			Stdout:       a.o.HAProxyOutput,
+			Stderr:       a.o.HAProxyOutput,
+		})
+		if err != nil {
+			return nil, err
+		}
+		a.o.Log.Info("HAProxy started", "masterPID", a.proc.MasterPID(), "config", filepath.Join(a.o.ConfigDir, "haproxy.cfg"))
+	}
+	a.started = true
+	if a.o.Metrics != nil {
+		a.o.Metrics.SetReady(true)
+	}
+	return out, nil
+}
+
+// Update renders a Snapshot and applies it.
+func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, haproxy.Outcome, error) {
+	out, err := a.Render(snap)
+	if err != nil {
+		return nil, haproxy.Outcome{}, err
+	}
+	res, err := a.engine.Apply(ctx, out.Bundle)
+	return out, res, err
+}
+
+// Wait returns when the supervised HAProxy has stopped (after ctx is
+// done); at once in attach mode.
+func (a *Agent) Wait() {
+	if a.proc != nil {
+		a.proc.Wait()
+	}
+}
+
+// runtime is the Runtime API client on the stats socket of the
+// configuration (haproxy.sock in the configuration folder), dialled per
+// command so that it follows reloads.
+func (a *Agent) runtime() haproxy.RuntimeAPI {
+	return &lazyRuntime{socket: filepath.Join(a.o.ConfigDir, "haproxy.sock")}
+}
+
+func (a *Agent) observer() haproxy.Observer {
+	if a.o.Metrics == nil {
+		return nil
+	}
+	return a.o.Metrics
+}
+
+// lazyRuntime creates the client-native client on first use (HAProxy may
+// not run yet when the engine is made).
+type lazyRuntime struct {
+	socket string
+	c      runtime.Runtime
+}
+
+func (l *lazyRuntime) get() (runtime.Runtime, error) {
+	if l.c != nil {
+		return l.c, nil
+	}
+	c, err := runtime.New(context.Background(), options.Socket(l.socket))
+	if err != nil {
+		return nil, fmt.Errorf("runtime API %s: %w", l.socket, err)
+	}
+	l.c = c
+	return c, nil
+}

@@ -1,0 +1,400 @@
+package haproxy
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/google/renameio/v2"
+	"github.com/haproxytech/client-native/v6/models"
+
+	"hagate.io/hagate/internal/bundle"
+)
+
+// RuntimeAPI is the part of the HAProxy Runtime API the engine uses; the
+// client-native v6 runtime client, on the stats socket, implements it.
+type RuntimeAPI interface {
+	NewCertEntry(storageName string) error
+	SetCertEntry(storageName string, payload string) error
+	CommitCertEntry(storageName string) error
+	DeleteCertEntry(storageName string) error
+	SetCAFile(caFile, payload string) error
+	CommitCAFile(caFile string) error
+	AddCrtListEntry(crtList string, entry models.SslCrtListEntry) error
+	DeleteCrtListEntry(crtList, certFile string, lineNumber *int64) error
+	AddServer(backend, name, attributes string) error
+	SetServerState(backend, server string, state string) error
+	DeleteServer(backend, name string) error
+	// ExecuteRaw sends a command and returns HAProxy's answer (used for
+	// versioned map updates, which the typed client does not offer as an
+	// atomic replacement).
+	ExecuteRaw(command string) (string, error)
+}
+
+// Reloader reloads HAProxy and confirms the new worker runs.
+type Reloader interface {
+	Reload(ctx context.Context) (ReloadResult, error)
+}
+
+// Observer is told what the engine does, for metrics.
+type Observer interface {
+	// Applied is called after every apply: action is none, runtime or
+	// reload; err is nil on success.
+	Applied(action string, d time.Duration, err error)
+	// RuntimeUpdates counts Runtime API changes by kind (cert, crtlist,
+	// cafile, server, map).
+	RuntimeUpdates(kind string, n int)
+	// Reloaded counts reloads.
+	Reloaded()
+}
+
+// EngineOptions configure an Engine.
+type EngineOptions struct {
+	// ConfigDir is the absolute folder HAProxy reads the configuration
+	// from: the root the Bundles are rendered for.
+	ConfigDir string
+	// StageDir is where a Bundle is written to be checked with
+	// `haproxy -c` before it replaces the configuration; default
+	// ConfigDir + ".stage".
+	StageDir string
+	// Binary is the haproxy binary used for checks; default "haproxy".
+	Binary string
+	// Reloader reloads HAProxy.
+	Reloader Reloader
+	// Runtime is the Runtime API; nil makes every change a reload.
+	Runtime RuntimeAPI
+	// Log receives one line per apply.
+	Log logr.Logger
+	// Observer, if set, is told about applies.
+	Observer Observer
+}
+
+// Outcome says what an apply did.
+type Outcome struct {
+	// Action is "none", "runtime" or "reload".
+	Action string
+	// Reasons explain a reload, or list the runtime changes.
+	Reasons []string
+}
+
+// Engine keeps a running HAProxy equal to the Bundles it is given: through
+// the Runtime API when only certificates, CA files, crt-list lines,
+// servers or map entries change, through a validated, confirmed reload
+// otherwise. It keeps the last good configuration when anything fails.
+type Engine struct {
+	o   EngineOptions
+	mu  sync.Mutex
+	cur *bundle.Bundle
+}
+
+// NewEngine returns an Engine. Nothing runs from it until Install or
+// Apply.
+func NewEngine(o EngineOptions) *Engine {
+	if o.StageDir == "" {
+		o.StageDir = strings.TrimSuffix(o.ConfigDir, "/") + ".stage"
+	}
+	if o.Binary == "" {
+		o.Binary = "haproxy"
+	}
+	return &Engine{o: o}
+}
+
+// Current is the Bundle HAProxy runs, nil before the first apply.
+func (e *Engine) Current() *bundle.Bundle {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.cur
+}
+
+// Install checks a Bundle and writes it as the configuration, without
+// telling HAProxy: before HAProxy is started on it.
+func (e *Engine) Install(ctx context.Context, b *bundle.Bundle) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	if err := e.check(ctx, b); err != nil {
+		return err
+	}
+	if err := e.write(nil, b); err != nil {
+		return err
+	}
+	e.cur = b
+	return nil
+}
+
+// Apply makes HAProxy run b. On error HAProxy keeps serving the last good
+// configuration, whose files are restored; the next Apply starts from it.
+func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err error) {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	start := time.Now()
+	defer func() {
+		if e.o.Observer != nil {
+			e.o.Observer.Applied(out.Action, time.Since(start), err)
+		}
+	}()
+	p := MakePlan(e.cur, b, e.o.ConfigDir)
+	if p.Empty() {
+		return Outcome{Action: "none"}, nil
+	}
+	if !p.Reload && e.o.Runtime == nil {
+		p = &Plan{Reload: true, Reasons: []string{"no Runtime API"}}
+	}
+	if !p.Reload {
+		done, rerr := e.runtime(p)
+		if rerr == nil {
+			if werr := e.write(e.cur, b); werr != nil {
+				// HAProxy runs b already; the files lag behind. Keep them
+				// as they are and reload on the next change.
+				e.cur = nil
+				return Outcome{Action: "runtime"}, fmt.Errorf("runtime changes applied but files not written: %w", werr)
+			}
+			e.cur = b
+			e.count(p)
+			return Outcome{Action: "runtime", Reasons: describe(p)}, nil
+		}
+		e.o.Log.Info("runtime API change refused; reloading instead", "done", done, "error", rerr.Error())
+		p = &Plan{Reload: true, Reasons: []string{"a Runtime API change was refused: " + rerr.Error()}}
+	}
+	if err := e.reload(ctx, b); err != nil {
+		return Outcome{Action: "reload", Reasons: p.Reasons}, err
+	}
+	return Outcome{Action: "reload", Reasons: p.Reasons}, nil
+}
+
+// reload checks b, writes it and reloads; on failure the previous files
+// are written back.
+func (e *Engine) reload(ctx context.Context, b *bundle.Bundle) error {
+	if err := e.check(ctx, b); err != nil {
+		return err
+	}
+	prev := e.cur
+	if err := e.write(prev, b); err != nil {
+		e.restore(prev, b)
+		return err
+	}
+	if e.o.Reloader == nil {
+		return errors.New("no way to reload HAProxy")
+	}
+	if _, err := e.o.Reloader.Reload(ctx); err != nil {
+		e.restore(prev, b)
+		return fmt.Errorf("reload: %w", err)
+	}
+	if e.o.Observer != nil {
+		e.o.Observer.Reloaded()
+	}
+	e.cur = b
+	return nil
+}
+
+// restore writes the previous Bundle back after a failed change.
+func (e *Engine) restore(prev, failed *bundle.Bundle) {
+	if prev == nil {
+		return
+	}
+	if err := e.write(failed, prev); err != nil {
+		e.o.Log.Error(err, "restoring the previous configuration files failed")
+	}
+}
+
+func (e *Engine) count(p *Plan) {
+	if e.o.Observer == nil {
+		return
+	}
+	kinds := map[string]int{}
+	for k, n := range p.Kinds() {
+		switch k {
+		case OpCertNew, OpCertSet, OpCertDel:
+			kinds["cert"] += n
+		case OpCrtListAdd, OpCrtListDel:
+			kinds["crtlist"] += n
+		case OpCAFileSet:
+			kinds["cafile"] += n
+		case OpServerAdd, OpServerDel:
+			kinds["server"] += n
+		case OpMapReplace:
+			kinds["map"] += n
+		}
+	}
+	for k, n := range kinds {
+		e.o.Observer.RuntimeUpdates(k, n)
+	}
+}
+
+func describe(p *Plan) []string {
+	var out []string
+	for _, o := range p.Ops {
+		out = append(out, o.String())
+	}
+	return out
+}
+
+// runtime applies the ops of a plan in order; it returns how many were
+// done and the first error.
+func (e *Engine) runtime(p *Plan) (int, error) {
+	r := e.o.Runtime
+	for i, o := range p.Ops {
+		var err error
+		switch o.Kind {
+		case OpCertNew:
+			if err = r.NewCertEntry(o.File); err == nil {
+				if err = r.SetCertEntry(o.File, string(o.Content)); err == nil {
+					err = r.CommitCertEntry(o.File)
+				}
+			}
+		case OpCertSet:
+			if err = r.SetCertEntry(o.File, string(o.Content)); err == nil {
+				err = r.CommitCertEntry(o.File)
+			}
+		case OpCertDel:
+			err = r.DeleteCertEntry(o.File)
+		case OpCAFileSet:
+			if err = r.SetCAFile(o.File, string(o.Content)); err == nil {
+				err = r.CommitCAFile(o.File)
+			}
+		case OpCrtListAdd:
+			err = r.AddCrtListEntry(o.File, crtListEntry(o.Line))
+		case OpCrtListDel:
+			err = r.DeleteCrtListEntry(o.File, o.Line, nil)
+		case OpServerAdd:
+			if err = r.AddServer(o.Backend, o.Server, o.Params); err == nil {
+				err = r.SetServerState(o.Backend, o.Server, "ready")
+			}
+		case OpServerDel:
+			if err = r.SetServerState(o.Backend, o.Server, "maint"); err == nil {
+				err = r.DeleteServer(o.Backend, o.Server)
+			}
+		case OpMapReplace:
+			err = replaceMap(r, o.File, o.Content)
+		default:
+			err = fmt.Errorf("unknown op %s", o.Kind)
+		}
+		if err != nil {
+			return i, fmt.Errorf("%s: %w", o, err)
+		}
+	}
+	return len(p.Ops), nil
+}
+
+// replaceMap swaps the entries of a map atomically and in order: a new
+// version is prepared, filled, then committed.
+func replaceMap(r RuntimeAPI, file string, payload []byte) error {
+	out, err := r.ExecuteRaw("prepare map " + file)
+	if err != nil {
+		return err
+	}
+	// "New version created: 2"
+	i := strings.LastIndex(out, ":")
+	ver := strings.TrimSpace(out[i+1:])
+	if i < 0 || ver == "" || strings.ContainsAny(ver, " \n") {
+		return fmt.Errorf("prepare map %s: unexpected answer %q", file, out)
+	}
+	if len(payload) > 0 {
+		out, err = r.ExecuteRaw(fmt.Sprintf("add map @%s %s <<\n%s\n", ver, file, payload))
+		if err != nil {
+			return err
+		}
+		if strings.TrimSpace(out) != "" {
+			return fmt.Errorf("add map %s: %s", file, strings.TrimSpace(out))
+		}
+	}
+	out, err = r.ExecuteRaw(fmt.Sprintf("commit map @%s %s", ver, file))
+	if err != nil {
+		return err
+	}
+	if strings.TrimSpace(out) != "" {
+		return fmt.Errorf("commit map %s: %s", file, strings.TrimSpace(out))
+	}
+	return nil
+}
+
+// crtListEntry splits a crt-list line: certificate, [options], filters.
+func crtListEntry(line string) models.SslCrtListEntry {
+	e := models.SslCrtListEntry{File: lineCert(line)}
+	rest := strings.TrimSpace(strings.TrimPrefix(line, e.File))
+	if strings.HasPrefix(rest, "[") {
+		if i := strings.Index(rest, "]"); i > 0 {
+			e.SSLBindConfig = rest[1:i]
+			rest = strings.TrimSpace(rest[i+1:])
+		}
+	}
+	e.SNIFilter = strings.Fields(rest)
+	return e
+}
+
+// check writes b into the stage folder, with its paths pointing there,
+// and runs `haproxy -c` on it.
+func (e *Engine) check(ctx context.Context, b *bundle.Bundle) error {
+	stage := e.o.StageDir
+	if err := os.RemoveAll(stage); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	defer os.RemoveAll(stage)
+	staged := bundle.New()
+	from, to := []byte(strings.TrimSuffix(e.o.ConfigDir, "/")+"/"), []byte(strings.TrimSuffix(stage, "/")+"/")
+	for _, f := range b.Files() {
+		c := f.Content
+		if f.Path == bundle.ConfigFile || strings.HasPrefix(f.Path, dirCrtLists) {
+			c = bytes.ReplaceAll(c, from, to)
+		}
+		staged.Add(&bundle.File{Path: f.Path, Content: c, Mode: f.Mode})
+	}
+	if err := staged.WriteTree(stage); err != nil {
+		return fmt.Errorf("check: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Minute)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, e.o.Binary, "-c", "-f", filepath.Join(stage, bundle.ConfigFile)).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("the new configuration is refused by haproxy -c (nothing changed): %w\n%s", err, strings.TrimSpace(string(out)))
+	}
+	return nil
+}
+
+// write makes ConfigDir hold next: changed files are replaced atomically
+// (renameio), files of prev that next lacks are removed. Key files are
+// written 0600 in 0700 folders.
+func (e *Engine) write(prev, next *bundle.Bundle) error {
+	dir := e.o.ConfigDir
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return fmt.Errorf("write configuration: %w", err)
+	}
+	for _, f := range next.Files() {
+		if prev != nil {
+			if o := prev.Get(f.Path); o != nil && o.Mode == f.Mode && bytes.Equal(o.Content, f.Content) {
+				if _, err := os.Stat(filepath.Join(dir, f.Path)); err == nil {
+					continue
+				}
+			}
+		}
+		full := filepath.Join(dir, filepath.FromSlash(f.Path))
+		dmode := fs.FileMode(0o755)
+		if f.Secret() {
+			dmode = 0o700
+		}
+		if err := os.MkdirAll(filepath.Dir(full), dmode); err != nil {
+			return fmt.Errorf("write configuration: %w", err)
+		}
+		if err := renameio.WriteFile(full, f.Content, f.Mode); err != nil {
+			return fmt.Errorf("write configuration: %w", err)
+		}
+	}
+	if prev != nil {
+		for _, f := range prev.Files() {
+			if next.Get(f.Path) == nil {
+				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f.Path))); err != nil && !os.IsNotExist(err) {
+					return fmt.Errorf("write configuration: %w", err)
+				}
+			}
+		}
+	}
+	return nil
+}

@@ -1,0 +1,117 @@
+// Package metrics owns hagate's Prometheus metrics and its HTTP endpoints
+// (/metrics, /healthz, /readyz).
+package metrics
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+)
+
+// Metrics are hagate's metrics. They implement haproxy.Observer.
+type Metrics struct {
+	// Registry holds the metrics (and Go's and the process's).
+	Registry *prometheus.Registry
+
+	reloads        prometheus.Counter
+	runtimeUpdates *prometheus.CounterVec
+	applyFailures  prometheus.Counter
+	applyDuration  *prometheus.HistogramVec
+	renderDuration prometheus.Histogram
+
+	ready atomic.Bool
+}
+
+// New registers hagate's metrics in a new registry.
+func New() *Metrics {
+	m := &Metrics{Registry: prometheus.NewRegistry()}
+	m.reloads = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hagate_haproxy_reloads_total", Help: "HAProxy reloads hagate made (confirmed by the master).",
+	})
+	m.runtimeUpdates = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hagate_haproxy_runtime_updates_total", Help: "Changes made through the HAProxy Runtime API, without a reload, by kind.",
+	}, []string{"kind"})
+	for _, k := range []string{"cert", "crtlist", "cafile", "server", "map"} {
+		m.runtimeUpdates.WithLabelValues(k)
+	}
+	m.applyFailures = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hagate_apply_failures_total", Help: "Applies that failed; HAProxy kept the last good configuration.",
+	})
+	m.applyDuration = prometheus.NewHistogramVec(prometheus.HistogramOpts{
+		Name: "hagate_apply_duration_seconds", Help: "Time to apply a configuration to HAProxy, by action (none, runtime, reload).",
+		Buckets: []float64{.0005, .001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5, 10, 30},
+	}, []string{"action"})
+	m.renderDuration = prometheus.NewHistogram(prometheus.HistogramOpts{
+		Name: "hagate_render_duration_seconds", Help: "Time to load the sources and render a configuration.",
+		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
+	})
+	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration,
+		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
+	return m
+}
+
+// Applied records an apply.
+func (m *Metrics) Applied(action string, d time.Duration, err error) {
+	if action == "" {
+		action = "none"
+	}
+	m.applyDuration.WithLabelValues(action).Observe(d.Seconds())
+	if err != nil {
+		m.applyFailures.Inc()
+	}
+}
+
+// RuntimeUpdates counts Runtime API changes.
+func (m *Metrics) RuntimeUpdates(kind string, n int) { m.runtimeUpdates.WithLabelValues(kind).Add(float64(n)) }
+
+// Reloaded counts a reload.
+func (m *Metrics) Reloaded() { m.reloads.Inc() }
+
+// Rendered records a render.
+func (m *Metrics) Rendered(d time.Duration) { m.renderDuration.Observe(d.Seconds()) }
+
+// SetReady makes /readyz answer 200 (HAProxy runs a configuration).
+func (m *Metrics) SetReady(r bool) { m.ready.Store(r) }
+
+// Handler serves /metrics, /healthz and /readyz.
+func (m *Metrics) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
+		if !m.ready.Load() {
+			http.Error(w, "HAProxy is not running a configuration yet", http.StatusServiceUnavailable)
+			return
+		}
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	return mux
+}
+
+// Serve serves Handler on addr until ctx is done. It returns once the
+// listener is bound (or failed to bind).
+func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, err
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 5 * time.Second}
+	go func() {
+		<-ctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(sctx)
+	}()
+	go func() {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			_ = err
+		}
+	}()
+	return ln.Addr(), nil
+}

@@ -1,0 +1,371 @@
+package e2e
+
+import (
+	"context"
+	"io"
+	"crypto/tls"
+	"encoding/base64"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"text/template"
+	"time"
+
+	"github.com/go-logr/logr/funcr"
+	dto "github.com/prometheus/client_model/go"
+
+	"hagate.io/hagate/internal/agent"
+	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/internal/testutil/backend"
+	"hagate.io/hagate/internal/testutil/haproxytest"
+	"hagate.io/hagate/internal/testutil/pki"
+)
+
+// runGateway is the source folder's Gateway: a catch-all HTTPS listener
+// (its certificates chosen by SNI) and a plain HTTP listener.
+const runGateway = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: GatewayClass
+metadata: {name: hagate}
+spec: {controllerName: hagate.io/gateway-controller}
+---
+apiVersion: gateway.networking.k8s.io/v1
+kind: Gateway
+metadata: {name: gw, namespace: default}
+spec:
+  gatewayClassName: hagate
+  listeners:
+  - name: https
+    port: {{.HTTPS}}
+    protocol: HTTPS
+    tls: {certificateRefs: [{{range $i, $c := .Certs}}{{if $i}}, {{end}}{name: {{$c}}}{{end}}]}
+  - {name: http, port: {{.HTTP}}, protocol: HTTP}
+`
+
+const runSecret = `
+apiVersion: v1
+kind: Secret
+metadata: {name: {{.Name}}, namespace: default}
+type: kubernetes.io/tls
+data: {tls.crt: {{.Crt}}, tls.key: {{.Key}}}
+`
+
+const runService = `
+apiVersion: v1
+kind: Service
+metadata: {name: {{.Name}}, namespace: default}
+spec: {ports: [{name: http, port: 80, targetPort: {{.Port}}}]}
+---
+apiVersion: discovery.k8s.io/v1
+kind: EndpointSlice
+metadata: {name: {{.Name}}-1, namespace: default, labels: {kubernetes.io/service-name: {{.Name}}}}
+addressType: IPv4
+ports: [{name: http, port: {{.Port}}}]
+endpoints: [{addresses: [127.0.0.1]}]
+`
+
+const runRoute = `
+apiVersion: gateway.networking.k8s.io/v1
+kind: HTTPRoute
+metadata: {name: {{.Name}}, namespace: default}
+spec:
+  parentRefs: [{name: gw}]
+  rules:
+  - matches: [{path: {type: PathPrefix, value: {{.Path}}}}]
+    backendRefs: [{name: {{.Service}}, port: 80}]
+`
+
+// runEnv is hagate run --source-dir on a temporary folder, in process.
+type runEnv struct {
+	t           *testing.T
+	dir         string
+	state       string
+	http, https int
+	ca          *pki.CA
+	m           *metrics.Metrics
+	a           *agent.Agent
+	cancel      context.CancelFunc
+	done        chan struct{}
+}
+
+func (e *runEnv) write(name, tmpl string, data any) {
+	e.t.Helper()
+	var b strings.Builder
+	if err := template.Must(template.New("").Parse(tmpl)).Execute(&b, data); err != nil {
+		e.t.Fatal(err)
+	}
+	// Written beside, then renamed: the watcher sees one complete file.
+	tmp := filepath.Join(e.dir, "."+name+".tmp")
+	if err := os.WriteFile(tmp, []byte(b.String()), 0o600); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := os.Rename(tmp, filepath.Join(e.dir, name)); err != nil {
+		e.t.Fatal(err)
+	}
+}
+
+func (e *runEnv) secret(name string, leaf *pki.Leaf) {
+	e.write(name+".yaml", runSecret, map[string]string{
+		"Name": name, "Crt": base64.StdEncoding.EncodeToString(leaf.CertPEM), "Key": base64.StdEncoding.EncodeToString(leaf.KeyPEM),
+	})
+}
+
+func (e *runEnv) gateway(certs ...string) {
+	e.write("gateway.yaml", runGateway, map[string]any{"HTTPS": e.https, "HTTP": e.http, "Certs": certs})
+}
+
+// counter reads a metric of the registry.
+func (e *runEnv) counter(name, label string) float64 {
+	mfs, err := e.m.Registry.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var sum float64
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.Metric {
+			if label != "" && !hasLabel(m, label) {
+				continue
+			}
+			sum += m.GetCounter().GetValue()
+		}
+	}
+	return sum
+}
+
+func hasLabel(m *dto.Metric, value string) bool {
+	for _, l := range m.Label {
+		if l.GetValue() == value {
+			return true
+		}
+	}
+	return false
+}
+
+// workers returns the PIDs of HAProxy's current workers.
+func (e *runEnv) workers() []int {
+	procs, err := e.a.Process().CLI().ShowProc(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var pids []int
+	for _, p := range procs {
+		if p.Type == "worker" && !p.Old {
+			pids = append(pids, p.PID)
+		}
+	}
+	return pids
+}
+
+// eventually polls cond every 20ms for up to d and says how long it took.
+func eventually(d time.Duration, cond func() bool) (time.Duration, bool) {
+	start := time.Now()
+	for time.Since(start) < d {
+		if cond() {
+			return time.Since(start), true
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return time.Since(start), cond()
+}
+
+func startRun(t *testing.T) *runEnv {
+	e := &runEnv{t: t, dir: t.TempDir(), state: t.TempDir(), ca: pki.NewCA(t, "run CA"),
+		http: haproxytest.FreePort(t), https: haproxytest.FreePort(t), m: metrics.New(), done: make(chan struct{})}
+	e.secret("default-cert", e.ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}}))
+	e.gateway("default-cert")
+	web := backend.Start(t, "web")
+	e.write("web.yaml", runService, map[string]any{"Name": "web", "Port": web.Port})
+	e.write("route-web.yaml", runRoute, map[string]any{"Name": "web", "Path": "/", "Service": "web"})
+
+	log := funcr.NewJSON(func(obj string) { t.Log(obj) }, funcr.Options{})
+	a, err := agent.New(agent.Options{StateDir: e.state, HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1", Log: log, Metrics: e.m, HAProxyOutput: io.Discard})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.a = a
+	ctx, cancel := context.WithCancel(context.Background())
+	e.cancel = cancel
+	started := make(chan error, 1)
+	go func() {
+		defer close(e.done)
+		started <- nil
+		if err := a.RunDir(ctx, e.dir, agent.Debounce{Quiet: 50 * time.Millisecond, Max: 500 * time.Millisecond}); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	<-started
+	t.Cleanup(func() {
+		cancel()
+		select {
+		case <-e.done:
+		case <-time.After(30 * time.Second):
+			t.Error("hagate run did not stop within 30s")
+		}
+	})
+	if _, ok := eventually(30*time.Second, func() bool { return a.Process() != nil && e.get("default.example.com", "/") == 200 }); !ok {
+		t.Fatal("HAProxy did not start serving")
+	}
+	return e
+}
+
+// get sends one HTTPS request with the given SNI and returns its status
+// (0 when the connection failed).
+func (e *runEnv) get(sni, path string) int {
+	c := backend.NewClient(backend.ClientOptions{ServerName: sni, RootCAs: e.ca.Pool(), DialAddr: fmt.Sprintf("127.0.0.1:%d", e.https)})
+	resp, err := c.Get(fmt.Sprintf("https://%s:%d%s", sni, e.https, path))
+	if err != nil {
+		return 0
+	}
+	resp.Body.Close()
+	return resp.StatusCode
+}
+
+func (e *runEnv) servedCert(sni string) string {
+	cert, err := backend.TLSHandshake(fmt.Sprintf("127.0.0.1:%d", e.https), sni, &tls.Config{InsecureSkipVerify: true})
+	if err != nil {
+		return ""
+	}
+	return fmt.Sprintf("%s/%s", cert.Subject.CommonName, cert.SerialNumber)
+}
+
+func TestRunAppliesChangesLive(t *testing.T) {
+	e := startRun(t)
+	reloads := e.counter("hagate_haproxy_reloads_total", "")
+	workers := e.workers()
+
+	t.Run("certificate rotation without reload", func(t *testing.T) {
+		before := e.servedCert("default.example.com")
+		e.secret("default-cert", e.ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}}))
+		took, ok := eventually(5*time.Second, func() bool {
+			c := e.servedCert("default.example.com")
+			return c != "" && c != before
+		})
+		if !ok {
+			t.Fatalf("the rotated certificate is not served after %s", took)
+		}
+		t.Logf("rotated certificate served after %s", took)
+		if took > time.Second {
+			t.Errorf("rotation took %s, want under a second", took)
+		}
+		if r := e.counter("hagate_haproxy_reloads_total", ""); r != reloads {
+			t.Errorf("reloads went from %v to %v", reloads, r)
+		}
+		if w := e.workers(); fmt.Sprint(w) != fmt.Sprint(workers) {
+			t.Errorf("workers changed from %v to %v", workers, w)
+		}
+		if n := e.counter("hagate_haproxy_runtime_updates_total", "cert"); n < 1 {
+			t.Errorf("runtime cert updates = %v", n)
+		}
+	})
+
+	t.Run("a hostname with its certificate added without reload", func(t *testing.T) {
+		e.secret("shop-cert", e.ca.Issue(t, pki.LeafOptions{DNSNames: []string{"shop.example.com"}}))
+		e.gateway("default-cert", "shop-cert")
+		if _, ok := eventually(5*time.Second, func() bool { return strings.HasPrefix(e.servedCert("shop.example.com"), "shop.example.com/") }); !ok {
+			t.Fatalf("shop.example.com's certificate is not served")
+		}
+		if e.get("shop.example.com", "/") != 200 {
+			t.Error("shop.example.com does not verify or route")
+		}
+		if r := e.counter("hagate_haproxy_reloads_total", ""); r != reloads {
+			t.Errorf("reloads went from %v to %v", reloads, r)
+		}
+		if w := e.workers(); fmt.Sprint(w) != fmt.Sprint(workers) {
+			t.Errorf("workers changed from %v to %v", workers, w)
+		}
+	})
+
+	t.Run("an invalid change leaves traffic untouched", func(t *testing.T) {
+		before := e.counter("hagate_haproxy_reloads_total", "")
+		os.WriteFile(filepath.Join(e.dir, "route-web.yaml"), []byte("kind: [broken\n"), 0o600)
+		time.Sleep(700 * time.Millisecond)
+		if e.get("default.example.com", "/") != 200 {
+			t.Error("traffic broke after an invalid change")
+		}
+		if r := e.counter("hagate_haproxy_reloads_total", ""); r != before {
+			t.Errorf("an invalid change reloaded HAProxy")
+		}
+		e.write("route-web.yaml", runRoute, map[string]any{"Name": "web", "Path": "/", "Service": "web"})
+	})
+
+	t.Run("20 reloads under load lose no request", func(t *testing.T) {
+		var ok, failed atomic.Int64
+		var firstErr atomic.Value
+		stop := make(chan struct{})
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func(keepAlive bool) {
+				defer wg.Done()
+				tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()}, DisableKeepAlives: !keepAlive}
+				c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
+				for {
+					select {
+					case <-stop:
+						return
+					default:
+					}
+					resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", e.https))
+					if err == nil {
+						resp.Body.Close()
+					}
+					if err != nil || resp.StatusCode != 200 {
+						failed.Add(1)
+						if err != nil {
+							firstErr.CompareAndSwap(nil, err.Error())
+						}
+						continue
+					}
+					ok.Add(1)
+				}
+			}(i%2 == 0)
+		}
+		before := e.counter("hagate_haproxy_reloads_total", "")
+		for i := 0; i < 20; i++ {
+			be := backend.Start(t, fmt.Sprintf("be%d", i))
+			e.write(fmt.Sprintf("svc-%d.yaml", i), runService, map[string]any{"Name": fmt.Sprintf("svc%d", i), "Port": be.Port})
+			e.write(fmt.Sprintf("route-%d.yaml", i), runRoute, map[string]any{"Name": fmt.Sprintf("r%d", i), "Path": fmt.Sprintf("/r%d", i), "Service": fmt.Sprintf("svc%d", i)})
+			want := before + float64(i+1)
+			if _, okr := eventually(20*time.Second, func() bool { return e.counter("hagate_haproxy_reloads_total", "") >= want }); !okr {
+				t.Fatalf("reload %d did not happen", i+1)
+			}
+			if e.get("default.example.com", fmt.Sprintf("/r%d", i)) != 200 {
+				t.Errorf("route %d not served after its reload", i)
+			}
+		}
+		close(stop)
+		wg.Wait()
+		t.Logf("%d requests during 20 reloads, %d failed", ok.Load(), failed.Load())
+		if failed.Load() > 0 {
+			t.Errorf("%d requests failed during reloads (first: %v)", failed.Load(), firstErr.Load())
+		}
+	})
+
+	t.Run("a killed master is started again", func(t *testing.T) {
+		pid := e.a.Process().MasterPID()
+		if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+			t.Fatal(err)
+		}
+		if took, ok := eventually(30*time.Second, func() bool {
+			return e.a.Process().MasterPID() != pid && e.get("default.example.com", "/") == 200
+		}); !ok {
+			t.Fatalf("HAProxy did not come back after %s", took)
+		}
+		if e.a.Process().Restarts() < 1 {
+			t.Error("Restarts() did not count the restart")
+		}
+		data, err := os.ReadFile(filepath.Join(e.state, "haproxy.pid"))
+		if err != nil || strings.TrimSpace(string(data)) != fmt.Sprint(e.a.Process().MasterPID()) {
+			t.Errorf("haproxy.pid = %q, want the new master %d", data, e.a.Process().MasterPID())
+		}
+	})
+}
