@@ -68,7 +68,9 @@ func (m *Metrics) Applied(action string, d time.Duration, err error) {
 }
 
 // RuntimeUpdates counts Runtime API changes.
-func (m *Metrics) RuntimeUpdates(kind string, n int) { m.runtimeUpdates.WithLabelValues(kind).Add(float64(n)) }
+func (m *Metrics) RuntimeUpdates(kind string, n int) {
+	m.runtimeUpdates.WithLabelValues(kind).Add(float64(n))
+}
 
 // Reloaded counts a reload.
 func (m *Metrics) Reloaded() { m.reloads.Inc() }

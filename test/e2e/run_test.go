@@ -2,10 +2,10 @@ package e2e
 
 import (
 	"context"
-	"io"
 	"crypto/tls"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
