@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"sync"
 	"syscall"
@@ -84,6 +85,7 @@ type masterRun struct {
 	started time.Time
 	out     *outputTail
 	copied  sync.WaitGroup // output copiers; done when every holder of the pipes has exited
+	ready   chan struct{}  // closed once the master CLI has listed a worker
 	exited  chan struct{}  // closed once cmd.Wait has returned
 	state   *os.ProcessState
 	waitErr error
@@ -139,6 +141,7 @@ func Start(ctx context.Context, o ProcessOptions) (*Process, error) {
 		p.stop(r, false)
 		return nil, fmt.Errorf("start haproxy: %w\n%s", err, r.output())
 	}
+	close(r.ready)
 	p.log.Info("HAProxy is running", "pid", r.pid)
 	go p.supervise(ctx, r)
 	return p, nil
@@ -177,11 +180,12 @@ func (p *Process) running() bool { return p.MasterPID() != 0 }
 // exec's) so that cmd.Wait returns when the master exits, even while
 // workers that inherited the pipes are still finishing.
 func (p *Process) launch() (*masterRun, error) {
-	r := &masterRun{out: &outputTail{}, exited: make(chan struct{})}
+	r := &masterRun{out: &outputTail{}, ready: make(chan struct{}), exited: make(chan struct{})}
 	cmd := exec.Command(p.o.Binary, p.args...)
 	cmd.Dir = p.dir
 	// Own process group: a terminal's Ctrl-C reaches us, not HAProxy, and we
-	// stop it in order. Pdeathsig: HAProxy does not outlive us.
+	// stop it in order. Pdeathsig: the master does not outlive us (its
+	// workers exit with it).
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
 	var closeAfterStart []*os.File
 	for _, s := range []struct {
@@ -207,18 +211,26 @@ func (p *Process) launch() (*masterRun, error) {
 			_, _ = io.Copy(io.MultiWriter(r.out, ignoreErrors{dst}), pr)
 		}(s.dst)
 	}
-	err := cmd.Start()
-	for _, f := range closeAfterStart {
-		f.Close() // the child holds its copies; the copiers see EOF when it and its workers are gone
-	}
-	if err != nil {
-		return nil, fmt.Errorf("start haproxy: %s: %w", p.o.Binary, err)
-	}
-	r.cmd, r.pid, r.started = cmd, cmd.Process.Pid, time.Now()
-	p.mu.Lock()
-	p.cur = r
-	p.mu.Unlock()
+	// Pdeathsig fires when the thread that forked the child exits, and Go
+	// ends a thread when a goroutine locked to it exits: keep the forking
+	// thread locked to the goroutine that waits for the child.
+	started := make(chan error, 1)
 	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		err := cmd.Start()
+		for _, f := range closeAfterStart {
+			f.Close() // the child holds its copies; the copiers see EOF when it and its workers are gone
+		}
+		if err != nil {
+			started <- err
+			return
+		}
+		r.cmd, r.pid, r.started = cmd, cmd.Process.Pid, time.Now()
+		p.mu.Lock()
+		p.cur = r
+		p.mu.Unlock()
+		started <- nil
 		r.waitErr = cmd.Wait()
 		r.state = cmd.ProcessState
 		p.mu.Lock()
@@ -228,11 +240,16 @@ func (p *Process) launch() (*masterRun, error) {
 		p.mu.Unlock()
 		close(r.exited)
 	}()
+	if err := <-started; err != nil {
+		return nil, fmt.Errorf("start haproxy: %s: %w", p.o.Binary, err)
+	}
 	p.log.V(1).Info("started HAProxy master", "pid", r.pid, "args", p.args)
 	return r, nil
 }
 
-// waitReady polls `show proc` until the master r lists a current worker.
+// waitReady polls `show proc` until the master r lists a current worker
+// (at most 30s). Only then has the master set up its signal handlers:
+// before, SIGUSR1 kills it or is lost.
 func (p *Process) waitReady(ctx context.Context, r *masterRun) error {
 	ctx, cancel := context.WithTimeout(ctx, startTimeout)
 	defer cancel()
@@ -311,6 +328,15 @@ func (p *Process) supervise(ctx context.Context, r *masterRun) {
 		n := p.restarts
 		p.mu.Unlock()
 		p.log.Info("HAProxy restarted", "pid", next.pid, "restarts", n)
+		go func(r *masterRun) {
+			// Not tied to ctx: stop waits for readiness to choose a soft stop.
+			if err := p.waitReady(context.Background(), r); err != nil {
+				p.log.Info("restarted HAProxy master not ready", "pid", r.pid, "reason", err.Error())
+				return
+			}
+			close(r.ready)
+			p.log.Info("HAProxy is running", "pid", r.pid)
+		}(next)
 		r = next
 	}
 }
@@ -319,7 +345,21 @@ func (p *Process) supervise(ctx context.Context, r *masterRun) {
 // soft, SIGTERM after softStopGrace, SIGKILL after hardStopGrace more. It
 // returns once the master has exited and its output has been copied (or
 // one second later, if workers still hold the pipes).
+//
+// A master still starting gets no SIGUSR1: until its signal handlers are
+// set, SIGUSR1 either kills it or stops only its own listeners (the master
+// CLI) and leaves it waiting for a worker that was never told. stop waits
+// up to hardStopGrace for it to be ready, else stops it with SIGTERM.
 func (p *Process) stop(r *masterRun, soft bool) {
+	if soft {
+		select {
+		case <-r.ready:
+		case <-r.exited:
+		case <-time.After(hardStopGrace):
+			p.log.Info("HAProxy master not ready; stopping it with SIGTERM", "pid", r.pid)
+			soft = false
+		}
+	}
 	type step struct {
 		sig  syscall.Signal
 		wait time.Duration

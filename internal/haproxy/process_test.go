@@ -113,9 +113,12 @@ func (h *mwHarness) start(t *testing.T) {
 	t.Cleanup(func() { h.stop(t) })
 }
 
-// stop cancels the context and waits for HAProxy to stop.
+// stop cancels the context and waits for HAProxy to stop. With no
+// long-lived connections the soft stop takes well under a second: a stop
+// that needs SIGTERM (after 10s) is an error.
 func (h *mwHarness) stop(t *testing.T) {
 	t.Helper()
+	start := time.Now()
 	h.cancel()
 	done := make(chan struct{})
 	go func() { h.p.Wait(); close(done) }()
@@ -124,13 +127,25 @@ func (h *mwHarness) stop(t *testing.T) {
 	case <-time.After(20 * time.Second):
 		t.Errorf("Wait did not return within 20s of the cancel")
 	}
+	if d := time.Since(start); d > 3*time.Second || strings.Contains(h.logs.String(), "did not stop in time") {
+		t.Errorf("the stop took %v: the soft stop (SIGUSR1) did not work", d.Round(time.Millisecond))
+	}
 }
 
 func (h *mwHarness) url() string { return fmt.Sprintf("http://127.0.0.1:%d/", h.port) }
 
 // mwGet sends one GET and returns the body.
 func mwGet(c *http.Client, url string) (string, error) {
-	resp, err := c.Get(url)
+	req, err := http.NewRequest(http.MethodGet, url, nil)
+	if err != nil {
+		return "", err
+	}
+	return mwDo(c, req)
+}
+
+// mwDo sends req and returns the body of a 200 answer.
+func mwDo(c *http.Client, req *http.Request) (string, error) {
+	resp, err := c.Do(req)
 	if err != nil {
 		return "", err
 	}
@@ -378,4 +393,33 @@ func (b *mwBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// TestProcessWorkerCrash: when its current worker dies, the 2.6 master
+// kills the rest and exits (exit-on-failure); the supervisor starts it
+// again.
+func TestProcessWorkerCrash(t *testing.T) {
+	h := startMW(t, "v1")
+	oldMaster := h.p.MasterPID()
+	workers := currentWorkers(t, h.p.CLI())
+	if err := syscall.Kill(workers[0], syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(5*time.Second, func() bool {
+		pid := h.p.MasterPID()
+		return h.p.Restarts() == 1 && pid != 0 && pid != oldMaster
+	}) {
+		t.Fatalf("no restart within 5s: Restarts()=%d MasterPID()=%d (was %d)", h.p.Restarts(), h.p.MasterPID(), oldMaster)
+	}
+	if !eventually(5*time.Second, func() bool {
+		_, err := mwGet(mwNewConnClient(), h.url())
+		return err == nil
+	}) {
+		t.Fatalf("port does not serve within 5s of the restart")
+	}
+	logs := h.logs.String()
+	t.Logf("supervisor log:\n%s", logs)
+	if !strings.Contains(logs, "exit status 137") || !strings.Contains(logs, "Current worker") {
+		t.Errorf("the log does not say the master exited with status 137 after its worker died:\n%s", logs)
+	}
 }
