@@ -20,6 +20,7 @@ import (
 	"hagate.io/hagate/internal/haproxy"
 	"hagate.io/hagate/internal/metrics"
 	"hagate.io/hagate/internal/pipeline"
+	"hagate.io/hagate/internal/render"
 	"hagate.io/hagate/internal/snapshot"
 )
 
@@ -56,6 +57,7 @@ type Agent struct {
 	proc    *haproxy.Process
 	master  *haproxy.MasterCLI
 	started bool
+	cache   render.Cache
 }
 
 // New prepares an Agent; Start runs HAProxy.
@@ -104,6 +106,7 @@ func (a *Agent) Render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
 		ControllerName: a.o.ControllerName,
 		ConfigRoot:     a.o.ConfigDir,
 		BindAddress:    a.o.BindAddress,
+		Cache:          &a.cache,
 	})
 	if a.o.Metrics != nil {
 		a.o.Metrics.Rendered(time.Since(start))
@@ -124,7 +127,7 @@ func (a *Agent) Start(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.O
 		ConfigDir: a.o.ConfigDir,
 		StageDir:  filepath.Join(a.o.StateDir, "stage"),
 		Binary:    a.o.HAProxyBinary,
-		Reloader:  a.master,
+		Reloader:  reloader{a},
 		Runtime:   a.runtime(),
 		Log:       a.o.Log,
 		Observer:  a.observer(),
@@ -176,6 +179,18 @@ func (a *Agent) Wait() {
 	if a.proc != nil {
 		a.proc.Wait()
 	}
+}
+
+// reloader reloads through the supervised process's master CLI (which
+// knows whether the master is alive and what it said), or the attached
+// master's.
+type reloader struct{ a *Agent }
+
+func (r reloader) Reload(ctx context.Context) (haproxy.ReloadResult, error) {
+	if r.a.proc != nil {
+		return r.a.proc.CLI().Reload(ctx)
+	}
+	return r.a.master.Reload(ctx)
 }
 
 // runtime is the Runtime API client on the stats socket of the

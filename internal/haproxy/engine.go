@@ -176,6 +176,11 @@ func (e *Engine) reload(ctx context.Context, b *bundle.Bundle) error {
 	if err := e.check(ctx, b); err != nil {
 		return err
 	}
+	// haproxy -c does not bind: a port another process holds would make
+	// the reload fail after HAProxy paused every listener for seconds.
+	if err := checkNewPorts(e.cur, b); err != nil {
+		return err
+	}
 	prev := e.cur
 	if err := e.write(prev, b); err != nil {
 		e.restore(prev, b)

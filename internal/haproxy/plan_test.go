@@ -3,6 +3,7 @@ package haproxy
 import (
 	"fmt"
 	"io/fs"
+	"net"
 	"strings"
 	"testing"
 
@@ -155,3 +156,21 @@ func TestMapPayloadKeepsOrder(t *testing.T) {
 }
 
 func fsMode(m int) fs.FileMode { return fs.FileMode(m) }
+
+func TestCheckNewPortsRefusesATakenPort(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	taken := ln.Addr().String()
+	cur := files(map[string]string{"haproxy.cfg": "frontend a\n    bind 127.0.0.1:1\n"})
+	next := files(map[string]string{"haproxy.cfg": "frontend a\n    bind 127.0.0.1:1\nfrontend b\n    bind " + taken + " ssl crt-list x\n"})
+	if err := checkNewPorts(cur, next); err == nil || !strings.Contains(err.Error(), taken) {
+		t.Errorf("a port in use was not refused: %v", err)
+	}
+	// Ports the running configuration binds already are not checked.
+	if err := checkNewPorts(next, next); err != nil {
+		t.Errorf("running ports checked again: %v", err)
+	}
+}

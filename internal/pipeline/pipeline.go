@@ -24,6 +24,8 @@ type Options struct {
 	ConfigRoot string
 	// BindAddress is the address every frontend binds; empty for all.
 	BindAddress string
+	// Cache, if set, keeps parsed certificates between renders.
+	Cache *render.Cache
 }
 
 // Output is what one run of the pipeline produces.
@@ -40,7 +42,7 @@ type Output struct {
 
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
-	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName})
+	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache})
 	b, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
 	if err != nil {
 		return nil, err

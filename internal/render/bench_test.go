@@ -115,3 +115,19 @@ func BenchmarkTranslateAndTemplates(b *testing.B) {
 		b.ReportMetric(float64(len(bun.Get("haproxy.cfg").Content)), "cfg-bytes")
 	}
 }
+
+// BenchmarkTranslateCached is BenchmarkTranslate with a Cache, as hagate
+// run renders: certificates that did not change are not parsed again.
+func BenchmarkTranslateCached(b *testing.B) {
+	s := benchSnapshot(b, 1000, 10000)
+	c := &render.Cache{}
+	render.Translate(s, render.Options{Cache: c})
+	b.ReportAllocs()
+	b.ResetTimer()
+	for b.Loop() {
+		res := render.Translate(s, render.Options{Cache: c})
+		if len(res.Config.Frontends) != 1 {
+			b.Fatal("unexpected result")
+		}
+	}
+}

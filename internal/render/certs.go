@@ -67,7 +67,7 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
 			continue
 		}
-		p, pem, cert, err := certificateFile(sec)
+		p, pem, cert, err := t.opts.Cache.certificate(sec)
 		if err != nil {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s: %v.", where, err))
 			continue

@@ -160,7 +160,7 @@ func (t *translator) gatewayBackendTLS(g *gatewayCtx) {
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
 		return
 	}
-	p, pemData, _, err := certificateFile(sec)
+	p, pemData, _, err := t.opts.Cache.certificate(sec)
 	if err != nil {
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("Secret %s: %v.", where, err))
 		return

@@ -31,6 +31,8 @@ type Options struct {
 	// ControllerName selects the GatewayClasses (and so the Gateways) to
 	// render. Empty means DefaultControllerName.
 	ControllerName string
+	// Cache, if set, keeps parsed certificates between translations.
+	Cache *Cache
 }
 
 // Result is the outcome of a translation.
@@ -92,6 +94,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.finishListeners()
 	t.finishGateways()
 	t.collect()
+	opts.Cache.rotate()
 	return t.res
 }
 
