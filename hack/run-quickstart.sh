@@ -14,7 +14,7 @@ cd "$root"
 
 example=examples/quickstart
 generated=$example/.generated
-out=out/quickstart
+state=.local/quickstart
 ca=$generated/ca.crt
 
 haproxy="${HAGATE_HAPROXY_BIN:-}"
@@ -27,7 +27,7 @@ if [[ ! -x "$haproxy" ]] && ! command -v "$haproxy" >/dev/null; then
 	exit 1
 fi
 
-for port in 8080 8443 9081 9082; do
+for port in 8080 8443 9081 9082 9090; do
 	if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
 		echo "run-quickstart: 127.0.0.1:$port is already in use; stop what listens there first" >&2
 		exit 1
@@ -56,15 +56,11 @@ pids+=($!)
 bin/demo-backend -listen 127.0.0.1:9082 -name api &
 pids+=($!)
 
-# examples/quickstart includes .generated/ (render reads every *.yaml below
-# a folder), so the generated Secrets come in with it.
-bin/hagate render -f "$example" -o "$out" --bind-address 127.0.0.1
-"$haproxy" -c -q -f "$out/haproxy.cfg"
-
 cat <<TRY
 
-hagate rendered $example into $out/ (haproxy.cfg, crt-lists/, maps/, certs/, status.yaml).
-Starting HAProxy on 127.0.0.1:8080 (HTTP) and 127.0.0.1:8443 (HTTPS). Try, from $root:
+hagate run serves $example (and its .generated/ Secrets): it starts HAProxy
+on 127.0.0.1:8080 (HTTP) and 127.0.0.1:8443 (HTTPS), configuration and
+sockets in $state/, metrics on http://127.0.0.1:9090/metrics. Try, from $root:
 
   # plain HTTP is redirected to HTTPS (301, Location: https://127.0.0.1:8443/)
   curl -i http://127.0.0.1:8080/
@@ -85,10 +81,17 @@ Starting HAProxy on 127.0.0.1:8080 (HTTP) and 127.0.0.1:8443 (HTTPS). Try, from 
   # a request whose Host belongs to another listener than its SNI: 421 Misdirected Request
   curl -i --cacert $ca --resolve www.example.com:8443:127.0.0.1 -H 'Host: shop.example.com' https://www.example.com:8443/
 
-Press Ctrl-C to stop.
+Edit a file in $example and watch the change go live, e.g. send /api
+to "web" instead of "api":
+
+  sed -i 's/name: api$/name: web/' $example/routes.yaml
+
+(hagate logs "applied" with action runtime or reload; a certificate or an
+endpoint change needs no reload). Press Ctrl-C to stop.
 
 TRY
 
-"$haproxy" -db -f "$out/haproxy.cfg" &
+bin/hagate run --source-dir "$example" --state-dir "$state" --bind-address 127.0.0.1 \
+	--haproxy-bin "$haproxy" --metrics-bind-address 127.0.0.1:9090 &
 pids+=($!)
 wait "${pids[-1]}"
