@@ -31,6 +31,14 @@ var DefaultDebounce = Debounce{Quiet: 100 * time.Millisecond, Max: time.Second}
 // document; the rest of the folder still applies, and a broken file keeps
 // its last good version.
 func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
+	// Watch first: a change made while HAProxy starts is not missed.
+	w, err := fsnotify.NewWatcher()
+	if err != nil {
+		return err
+	}
+	defer w.Close()
+	addTree(w, dir)
+
 	src := &files.Dir{Root: dir}
 	snap, err := a.loadDir(src)
 	if err != nil {
@@ -43,13 +51,6 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 	for _, w := range out.Warnings {
 		a.o.Log.Info("warning", "detail", w)
 	}
-
-	w, err := fsnotify.NewWatcher()
-	if err != nil {
-		return err
-	}
-	defer w.Close()
-	addTree(w, dir)
 
 	var quiet, max <-chan time.Time
 	pending := false

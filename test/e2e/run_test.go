@@ -17,10 +17,12 @@ import (
 	"text/template"
 	"time"
 
+	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	dto "github.com/prometheus/client_model/go"
 
 	"hagate.io/hagate/internal/agent"
+	"hagate.io/hagate/internal/haproxy"
 	"hagate.io/hagate/internal/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
@@ -368,4 +370,72 @@ func TestRunAppliesChangesLive(t *testing.T) {
 			t.Errorf("haproxy.pid = %q, want the new master %d", data, e.a.Process().MasterPID())
 		}
 	})
+}
+
+// TestRunAttachMode drives an HAProxy started by someone else: hagate
+// writes the configuration into its folder and reloads it through the
+// master socket.
+func TestRunAttachMode(t *testing.T) {
+	cfgDir := t.TempDir()
+	state := t.TempDir()
+	master := filepath.Join(state, "master.sock")
+	// The HAProxy of the other container: a placeholder configuration
+	// with the stats socket hagate's configurations use.
+	boot := fmt.Sprintf("global\n    stats socket %s/haproxy.sock mode 600 level admin expose-fd listeners\ndefaults\n    mode http\n    timeout client 5s\n    timeout server 5s\n    timeout connect 5s\n", cfgDir)
+	if err := os.WriteFile(filepath.Join(cfgDir, "haproxy.cfg"), []byte(boot), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p, err := haproxy.Start(ctx, haproxy.ProcessOptions{
+		Binary: haproxytest.Binary(t), ConfigFile: filepath.Join(cfgDir, "haproxy.cfg"), MasterSocket: master,
+		PIDFile: filepath.Join(state, "other.pid"), Log: logr.Discard(), Stdout: io.Discard, Stderr: io.Discard,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cancel(); p.Wait() }()
+
+	src := t.TempDir()
+	ca := pki.NewCA(t, "attach CA")
+	port := haproxytest.FreePort(t)
+	web := backend.Start(t, "web")
+	e := &runEnv{t: t, dir: src, https: port, http: haproxytest.FreePort(t), ca: ca}
+	e.secret("default-cert", ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}}))
+	e.gateway("default-cert")
+	e.write("web.yaml", runService, map[string]any{"Name": "web", "Port": web.Port})
+	e.write("route-web.yaml", runRoute, map[string]any{"Name": "web", "Path": "/", "Service": "web"})
+
+	m := metrics.New()
+	a, err := agent.New(agent.Options{StateDir: t.TempDir(), ConfigDir: cfgDir, MasterSocket: master,
+		HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1", Log: funcr.NewJSON(func(obj string) { t.Log(obj) }, funcr.Options{}), Metrics: m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	actx, acancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		if err := a.RunDir(actx, src, agent.Debounce{Quiet: 50 * time.Millisecond, Max: 500 * time.Millisecond}); err != nil {
+			t.Errorf("run: %v", err)
+		}
+	}()
+	defer func() { acancel(); <-done }()
+	e.m = m
+	if _, ok := eventually(20*time.Second, func() bool { return e.get("default.example.com", "/") == 200 }); !ok {
+		t.Fatal("the attached HAProxy does not serve hagate's configuration")
+	}
+	if p.Restarts() != 0 {
+		t.Error("the attached master was restarted instead of reloaded")
+	}
+	// A certificate rotation reaches the attached HAProxy without reload.
+	reloads := e.counter("hagate_haproxy_reloads_total", "")
+	before := e.servedCert("default.example.com")
+	e.secret("default-cert", ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}}))
+	if _, ok := eventually(5*time.Second, func() bool { c := e.servedCert("default.example.com"); return c != "" && c != before }); !ok {
+		t.Fatal("rotation not served")
+	}
+	if r := e.counter("hagate_haproxy_reloads_total", ""); r != reloads {
+		t.Errorf("the rotation reloaded HAProxy")
+	}
 }
