@@ -2,9 +2,10 @@
 
 GO      ?= go
 BIN     := bin/hagate
+KUBE_APISERVER := .local/bin/kube-apiserver
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test golden lint bench run clean
+.PHONY: help deps build test golden lint bench run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -33,6 +34,22 @@ bench: ## run the render benchmark
 
 run: build ## render examples/quickstart and run HAProxy on it (Ctrl-C stops)
 	@bash hack/run-quickstart.sh
+
+kube-apiserver: ## build .local/bin/kube-apiserver (the k8s.io/kubernetes of hack/tools; minutes) for the cluster tests, unless built already
+	@want="$$(cd hack/tools && $(GO) list -m -f '{{.Version}}' k8s.io/kubernetes)"; \
+	have="$$($(GO) version -m $(KUBE_APISERVER) 2>/dev/null | awk '$$1 == "mod" && $$2 == "k8s.io/kubernetes" {print $$3}')"; \
+	if [ -n "$$want" ] && [ "$$have" = "$$want" ]; then \
+		echo "$(KUBE_APISERVER): k8s.io/kubernetes $$want, up to date"; \
+	else \
+		echo "building $(KUBE_APISERVER) from k8s.io/kubernetes $$want (a few minutes)"; \
+		cd hack/tools && $(GO) build -o ../../$(KUBE_APISERVER) k8s.io/kubernetes/cmd/kube-apiserver; \
+	fi
+
+cluster-up: ## start a local etcd + kube-apiserver with the Gateway API CRDs (hack/cluster.sh; KUBECONFIG=.local/kubeconfig)
+	@bash hack/cluster.sh up
+
+cluster-down: ## stop the local cluster and delete its state
+	@bash hack/cluster.sh down
 
 clean: ## remove bin/, out/ and the quickstart's generated certificates
 	rm -rf bin out examples/quickstart/.generated

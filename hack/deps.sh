@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Installs what the tests and the quickstart need, when missing, from
-# Debian's packages: haproxy (2.6 on bookworm), openssl and curl.
+# Debian's packages: haproxy (2.6 on bookworm), openssl, curl, and etcd
+# (etcd-server, 3.4 on bookworm: /usr/bin/etcd, for hack/cluster.sh and the
+# tests that run a kube-apiserver).
 # Quiet and quick when all is there. Runs apt-get as root, or through sudo.
 set -euo pipefail
 
@@ -8,6 +10,7 @@ missing=()
 command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(haproxy)
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
+[[ -x /usr/bin/etcd ]] || missing+=(etcd-server)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
@@ -27,7 +30,9 @@ command -v apt-get >/dev/null 2>&1 || {
 echo "deps: installing ${missing[*]} from Debian's packages"
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
 "${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
-for bin in "${missing[@]}"; do
+for pkg in "${missing[@]}"; do
+	bin="$pkg"
+	[[ "$pkg" == etcd-server ]] && bin=/usr/bin/etcd
 	command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || {
 		echo "deps: $bin still missing after apt-get install" >&2
 		exit 1

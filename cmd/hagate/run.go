@@ -6,13 +6,19 @@ import (
 	"fmt"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"github.com/spf13/cobra"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/rest"
+	"k8s.io/client-go/tools/clientcmd"
+	ctrl "sigs.k8s.io/controller-runtime"
 
 	"hagate.io/hagate/internal/agent"
+	"hagate.io/hagate/internal/controller"
 	"hagate.io/hagate/internal/metrics"
 	"hagate.io/hagate/internal/render"
 )
@@ -28,6 +34,11 @@ type runFlags struct {
 	metricsAddr    string
 	controllerName string
 	verbosity      int
+	kubeconfig     string
+	gateway        string
+	gatewayAddress string
+	leaderElect    bool
+	leaderNS       string
 }
 
 func newRunCmd() *cobra.Command {
@@ -42,7 +53,9 @@ someone else), and on every change applies the difference through the
 Runtime API when HAProxy can change itself live, or through a validated,
 hitless reload otherwise.
 
-With --source-dir the source is a folder of YAML files, watched for changes.`,
+With --source-dir the source is a folder of YAML files, watched for changes.
+Without it, hagate watches the cluster (in-cluster configuration, or
+--kubeconfig / KUBECONFIG) and writes the status of the objects it serves.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error { return runRun(cmd, f) },
 	}
@@ -56,6 +69,11 @@ With --source-dir the source is a folder of YAML files, watched for changes.`,
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (empty: off)")
 	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to serve")
 	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity (0: one line per apply; 1: more)")
+	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, or KUBECONFIG)")
+	fl.StringVar(&f.gateway, "gateway", "", "serve only this Gateway, as NAMESPACE/NAME (the sidecar model)")
+	fl.StringVar(&f.gatewayAddress, "gateway-address", "", "address written into Gateway status.addresses (default: $POD_IP)")
+	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
+	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	return cmd
 }
 
@@ -72,9 +90,6 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	}
 	if (f.masterSocket == "") != (f.configDir == "") && f.masterSocket != "" {
 		return errors.New("attach mode needs both --haproxy-master-socket and --config-dir")
-	}
-	if f.sourceDir == "" {
-		return errors.New("--source-dir is required (the Kubernetes source is not available in this build)")
 	}
 	log := newLogger(f.verbosity)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -101,9 +116,49 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return err
 	}
-	err = a.RunDir(ctx, f.sourceDir, agent.DefaultDebounce)
+	if f.sourceDir != "" {
+		err = a.RunDir(ctx, f.sourceDir, agent.DefaultDebounce)
+	} else {
+		err = runKubernetes(ctx, f, a, log)
+	}
 	if errors.Is(err, context.Canceled) {
 		return nil
 	}
+	return err
+}
+
+// runKubernetes serves the cluster.
+func runKubernetes(ctx context.Context, f *runFlags, a *agent.Agent, log logr.Logger) error {
+	var cfg *rest.Config
+	var err error
+	if f.kubeconfig != "" {
+		cfg, err = clientcmd.BuildConfigFromFlags("", f.kubeconfig)
+	} else {
+		cfg, err = ctrl.GetConfig()
+	}
+	if err != nil {
+		return fmt.Errorf("kubernetes configuration: %w", err)
+	}
+	o := controller.Options{
+		Config:                  cfg,
+		ControllerName:          f.controllerName,
+		GatewayAddress:          f.gatewayAddress,
+		LeaderElect:             f.leaderElect,
+		LeaderElectionNamespace: f.leaderNS,
+		Agent:                   a,
+		Log:                     log,
+	}
+	if o.GatewayAddress == "" {
+		o.GatewayAddress = os.Getenv("POD_IP")
+	}
+	if f.gateway != "" {
+		ns, name, ok := strings.Cut(f.gateway, "/")
+		if !ok || ns == "" || name == "" {
+			return fmt.Errorf("--gateway %q is not NAMESPACE/NAME", f.gateway)
+		}
+		o.Gateway = &types.NamespacedName{Namespace: ns, Name: name}
+	}
+	err = controller.Run(ctx, o)
+	a.Wait()
 	return err
 }

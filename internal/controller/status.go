@@ -1,0 +1,309 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/internal/pipeline"
+	"hagate.io/hagate/internal/snapshot"
+	"hagate.io/hagate/internal/status"
+)
+
+// SupportedFeatures are the Gateway API features hagate implements, as
+// written in GatewayClass status.supportedFeatures.
+var SupportedFeatures = []string{
+	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway",
+	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
+	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GRPCRoute", "HTTPRoute",
+	"HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode", "HTTPRoute308RedirectStatusCode",
+	"HTTPRouteBackendProtocolH2C", "HTTPRouteMethodMatching", "HTTPRouteParentRefPort",
+	"HTTPRoutePathRedirect", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
+	"HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant", "TLSRoute",
+	"TLSRouteModeMixed", "TLSRouteModeTerminate",
+}
+
+func builderOptions(needLeaderElection *bool) ctrlcontroller.Options {
+	return ctrlcontroller.Options{NeedLeaderElection: needLeaderElection, MaxConcurrentReconciles: 1}
+}
+
+func gvkOf(o client.Object) schema.GroupVersionKind {
+	switch o.(type) {
+	case *corev1.Secret:
+		return corev1.SchemeGroupVersion.WithKind("Secret")
+	default:
+		return corev1.SchemeGroupVersion.WithKind("ConfigMap")
+	}
+}
+
+// apply renders and applies a Snapshot; the first one starts HAProxy (or
+// attaches to it).
+func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, string, error) {
+	if !r.started {
+		out, err := r.o.Agent.Start(ctx, snap)
+		if err != nil {
+			// Render the statuses anyway: they say what is wrong.
+			o, rerr := r.o.Agent.Render(snap)
+			if rerr != nil {
+				return nil, "start", err
+			}
+			return o, "start", err
+		}
+		r.started = true
+		return out, "start", nil
+	}
+	out, res, err := r.o.Agent.Update(ctx, snap)
+	return out, res.Action, err
+}
+
+// writeStatus writes the statuses the render computed. When HAProxy did
+// not take the configuration, our Gateways are not Programmed and get an
+// event saying why.
+func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, st *status.Set, applyErr error) error {
+	var errs []error
+	now := metav1.NewTime(time.Now())
+	for _, gc := range snap.GatewayClasses {
+		s, ok := st.GatewayClasses[gc.Name]
+		if !ok {
+			continue
+		}
+		want := *s
+		for _, f := range SupportedFeatures {
+			want.SupportedFeatures = append(want.SupportedFeatures, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f)})
+		}
+		errs = append(errs, r.update(ctx, &gwapiv1.GatewayClass{}, nn(gc), func(o client.Object) bool {
+			c := o.(*gwapiv1.GatewayClass)
+			next := c.Status
+			next.Conditions = mergeConditions(c.Status.Conditions, want.Conditions, now)
+			next.SupportedFeatures = want.SupportedFeatures
+			if equality.Semantic.DeepEqual(next, c.Status) {
+				return false
+			}
+			c.Status = next
+			return true
+		}))
+	}
+	for _, gw := range snap.Gateways {
+		s, ok := st.Gateways[nn(gw)]
+		if !ok {
+			continue
+		}
+		want := *s
+		if applyErr != nil {
+			setCondition(&want.Conditions, metav1.Condition{
+				Type: string(gwapiv1.GatewayConditionProgrammed), Status: metav1.ConditionFalse, Reason: string(gwapiv1.GatewayReasonInvalid),
+				Message: "HAProxy did not take the configuration; it keeps serving the last good one: " + applyErr.Error(), ObservedGeneration: gw.Generation,
+			})
+			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %v", applyErr)
+		}
+		if r.o.GatewayAddress != "" {
+			t := gwapiv1.IPAddressType
+			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
+		}
+		errs = append(errs, r.update(ctx, &gwapiv1.Gateway{}, nn(gw), func(o client.Object) bool {
+			g := o.(*gwapiv1.Gateway)
+			next := g.Status
+			next.Addresses = want.Addresses
+			next.Conditions = mergeConditions(g.Status.Conditions, want.Conditions, now)
+			var ls []gwapiv1.ListenerStatus
+			for _, l := range want.Listeners {
+				old := findListener(g.Status.Listeners, l.Name)
+				l.Conditions = mergeConditions(old, l.Conditions, now)
+				ls = append(ls, l)
+			}
+			next.Listeners = ls
+			if equality.Semantic.DeepEqual(next, g.Status) {
+				return false
+			}
+			g.Status = next
+			return true
+		}))
+	}
+	routes := func(obj func() client.Object, key types.NamespacedName, want *gwapiv1.RouteStatus, get func(client.Object) *gwapiv1.RouteStatus) {
+		errs = append(errs, r.update(ctx, obj(), key, func(o client.Object) bool {
+			cur := get(o)
+			next := mergeParents(cur.Parents, want, r.o.ControllerName, now)
+			if equality.Semantic.DeepEqual(next, cur.Parents) {
+				return false
+			}
+			cur.Parents = next
+			return true
+		}))
+	}
+	for _, x := range snap.HTTPRoutes {
+		if want, mine := st.HTTPRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.HTTPRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.HTTPRoute).Status.RouteStatus })
+		}
+	}
+	for _, x := range snap.GRPCRoutes {
+		if want, mine := st.GRPCRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.GRPCRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.GRPCRoute).Status.RouteStatus })
+		}
+	}
+	for _, x := range snap.TLSRoutes {
+		if want, mine := st.TLSRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.TLSRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
+		}
+	}
+	for _, p := range snap.BackendTLSPolicies {
+		want := st.BackendTLSPolicies[nn(p)]
+		if want == nil && !hasOurAncestor(p.Status.Ancestors, r.o.ControllerName) {
+			continue
+		}
+		errs = append(errs, r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
+			c := o.(*gwapiv1.BackendTLSPolicy)
+			next := mergeAncestors(c.Status.Ancestors, want, r.o.ControllerName, now)
+			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
+				return false
+			}
+			c.Status.Ancestors = next
+			return true
+		}))
+	}
+	return errors.Join(errs...)
+}
+
+// update reads an object, lets change edit its status (it returns false
+// when nothing changes) and writes the status subresource, again on
+// conflict.
+func (r *reconciler) update(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) error {
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		if err := r.api.Get(ctx, key, obj); err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if !change(obj) {
+			return nil
+		}
+		if err := r.c.Status().Update(ctx, obj); err != nil {
+			return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, key, err)
+		}
+		return nil
+	})
+}
+
+func nn(o metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// mergeConditions returns want, keeping the lastTransitionTime of a
+// condition whose status did not change.
+func mergeConditions(cur, want []metav1.Condition, now metav1.Time) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(want))
+	for _, c := range want {
+		c.LastTransitionTime = now
+		for _, o := range cur {
+			if o.Type == c.Type && o.Status == c.Status {
+				c.LastTransitionTime = o.LastTransitionTime
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+func setCondition(conds *[]metav1.Condition, c metav1.Condition) {
+	for i := range *conds {
+		if (*conds)[i].Type == c.Type {
+			(*conds)[i] = c
+			return
+		}
+	}
+	*conds = append(*conds, c)
+}
+
+func findListener(ls []gwapiv1.ListenerStatus, name gwapiv1.SectionName) []metav1.Condition {
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Conditions
+		}
+	}
+	return nil
+}
+
+func hasOurParent(ps []gwapiv1.RouteParentStatus, controller string) bool {
+	for _, p := range ps {
+		if string(p.ControllerName) == controller {
+			return true
+		}
+	}
+	return false
+}
+
+func hasOurAncestor(as []gwapiv1.PolicyAncestorStatus, controller string) bool {
+	for _, a := range as {
+		if string(a.ControllerName) == controller {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeParents keeps other controllers' parent entries and replaces ours.
+func mergeParents(cur []gwapiv1.RouteParentStatus, want *gwapiv1.RouteStatus, controller string, now metav1.Time) []gwapiv1.RouteParentStatus {
+	var out []gwapiv1.RouteParentStatus
+	for _, p := range cur {
+		if string(p.ControllerName) != controller {
+			out = append(out, p)
+		}
+	}
+	if want != nil {
+		for _, p := range want.Parents {
+			var old []metav1.Condition
+			for _, o := range cur {
+				if string(o.ControllerName) == controller && equality.Semantic.DeepEqual(o.ParentRef, p.ParentRef) {
+					old = o.Conditions
+				}
+			}
+			p.Conditions = mergeConditions(old, p.Conditions, now)
+			out = append(out, p)
+		}
+	}
+	if out == nil {
+		out = []gwapiv1.RouteParentStatus{}
+	}
+	return out
+}
+
+// mergeAncestors keeps other controllers' ancestor entries and replaces
+// ours.
+func mergeAncestors(cur []gwapiv1.PolicyAncestorStatus, want *gwapiv1.PolicyStatus, controller string, now metav1.Time) []gwapiv1.PolicyAncestorStatus {
+	var out []gwapiv1.PolicyAncestorStatus
+	for _, a := range cur {
+		if string(a.ControllerName) != controller {
+			out = append(out, a)
+		}
+	}
+	if want != nil {
+		for _, a := range want.Ancestors {
+			var old []metav1.Condition
+			for _, o := range cur {
+				if string(o.ControllerName) == controller && equality.Semantic.DeepEqual(o.AncestorRef, a.AncestorRef) {
+					old = o.Conditions
+				}
+			}
+			a.Conditions = mergeConditions(old, a.Conditions, now)
+			out = append(out, a)
+		}
+	}
+	if out == nil {
+		out = []gwapiv1.PolicyAncestorStatus{}
+	}
+	return out
+}
