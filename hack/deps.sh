@@ -11,6 +11,8 @@ command -v haproxy >/dev/null 2>&1 || [[ -x /usr/sbin/haproxy ]] || missing+=(ha
 command -v openssl >/dev/null 2>&1 || missing+=(openssl)
 command -v curl >/dev/null 2>&1 || missing+=(curl)
 [[ -x /usr/bin/etcd ]] || missing+=(etcd-server)
+command -v ip >/dev/null 2>&1 || [[ -x /usr/sbin/ip ]] || missing+=(iproute2)
+[[ -x /usr/bin/kubectl ]] || command -v kubectl >/dev/null 2>&1 || missing+=(kubectl)
 [[ ${#missing[@]} -eq 0 ]] && exit 0
 
 sudo=()
@@ -33,6 +35,7 @@ echo "deps: installing ${missing[*]} from Debian's packages"
 for pkg in "${missing[@]}"; do
 	bin="$pkg"
 	[[ "$pkg" == etcd-server ]] && bin=/usr/bin/etcd
+	[[ "$pkg" == iproute2 ]] && bin=ip
 	command -v "$bin" >/dev/null 2>&1 || [[ -x "/usr/sbin/$bin" ]] || {
 		echo "deps: $bin still missing after apt-get install" >&2
 		exit 1

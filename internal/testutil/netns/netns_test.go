@@ -335,7 +335,6 @@ func TestStartLogsEarlyFailure(t *testing.T) {
 	// Exits at once with an error; Start's goroutine logs its output. The
 	// test only checks that this neither fails nor hangs the cleanup.
 	cmd := h.Start(t, "sh", "-c", "echo from-inside; exit 3")
-	_ = cmd
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	for ctx.Err() == nil {
