@@ -8,7 +8,7 @@ KUBE_APISERVER := .local/bin/kube-apiserver
 .PHONY: help deps build test golden lint bench run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
-	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-8s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
 deps: ## install haproxy, openssl and curl from Debian's packages when missing
 	@bash hack/deps.sh

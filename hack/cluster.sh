@@ -100,7 +100,7 @@ status() {
 	if [[ -z $e && -z $a ]]; then
 		say "down"
 	else
-		say "not ready: etcd ${e:+PID $e}${e:-not running}, kube-apiserver ${a:+PID $a}${a:-not running} (logs in $state/*.log)"
+		say "not ready: etcd ${e:+PID }${e:-not running}, kube-apiserver ${a:+PID }${a:-not running} (logs in $state/*.log)"
 	fi
 	return 1
 }
@@ -115,13 +115,15 @@ tail_log() {
 start() {
 	local name=$1
 	shift
-	setsid "$@" >"$state/$name.log" 2>&1 </dev/null &
-	local pid=$! i
-	echo "$pid" >"$state/$name.pid"
-	# Wait for the exec, so that pid_of sees NAME and not this shell's fork.
-	for ((i = 0; i < 100; i++)); do
-		[[ "$(cat "/proc/$pid/comm" 2>/dev/null)" == "$name" ]] && return 0
-		kill -0 "$pid" 2>/dev/null || break
+	local pidfile=$state/$name.pid i
+	rm -f "$pidfile"
+	# The process writes its own PID (setsid forks when it has to), then
+	# becomes NAME.
+	# shellcheck disable=SC2016
+	setsid bash -c 'echo $$ >"$0" && exec "$@"' "$pidfile" "$@" >"$state/$name.log" 2>&1 </dev/null &
+	# Wait for the exec, so that pid_of sees NAME and not the shell.
+	for ((i = 0; i < 150; i++)); do
+		pid_of "$name" >/dev/null && return 0
 		sleep 0.02
 	done
 	tail_log "$name"
@@ -166,11 +168,13 @@ up() {
 	mkdir -p "$state/etcd" "$pki"
 	chmod 0700 "$state" "$state/etcd" "$pki"
 
-	local etcd_port etcd_peer_port apiserver_port
-	etcd_port="$(free_port 2379 23790)"
-	etcd_peer_port="$(free_port 2380 23800)"
+	# The ports of the last start when they are free (etcd keeps its peer
+	# URL in its data), else 2379, 2380 and 6443, else free ones near them.
+	load_ports
+	etcd_port="$(free_port "${etcd_port:-2379}" 23790)"
+	etcd_peer_port="$(free_port "${etcd_peer_port:-2380}" 23800)"
 	[[ $etcd_peer_port != "$etcd_port" ]] || etcd_peer_port="$(free_port $((etcd_port + 1)) $((etcd_port + 1)))"
-	apiserver_port="$(free_port 6443 16443)"
+	apiserver_port="$(free_port "${apiserver_port:-6443}" 16443)"
 	printf 'etcd_port=%s\netcd_peer_port=%s\napiserver_port=%s\n' \
 		"$etcd_port" "$etcd_peer_port" "$apiserver_port" >"$state/ports"
 
