@@ -6,9 +6,9 @@ package kube
 
 import (
 	"context"
-	"errors"
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
