@@ -10,15 +10,15 @@ KUBE_APISERVER := .local/bin/kube-apiserver
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
 
-deps: ## install haproxy, openssl and curl from Debian's packages when missing
+deps: ## install haproxy, openssl, curl, etcd, iproute2, kubectl from Debian's packages when missing
 	@bash hack/deps.sh
 
 build: ## build the hagate CLI into bin/hagate
 	$(GO) build -o $(BIN) ./cmd/hagate
 
-test: deps ## run go vet and every test (installs HAProxy first when missing)
+test: deps kube-apiserver ## run go vet and every test (installs HAProxy, etcd first when missing; builds kube-apiserver once)
 	$(GO) vet ./...
-	$(GO) test ./... -count=1 -timeout 20m
+	HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
 
 golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
 	$(GO) test ./internal/pipeline -run TestGolden -count=1 -update
