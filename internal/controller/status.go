@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"time"
 
@@ -74,7 +75,8 @@ func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipel
 // not take the configuration, our Gateways are not Programmed and get an
 // event saying why.
 func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, st *status.Set, applyErr error) error {
-	var errs []error
+	var jobs []func() error
+	queue := func(job func() error) { jobs = append(jobs, job) }
 	now := metav1.NewTime(time.Now())
 	for _, gc := range snap.GatewayClasses {
 		s, ok := st.GatewayClasses[gc.Name]
@@ -85,7 +87,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		for _, f := range SupportedFeatures {
 			want.SupportedFeatures = append(want.SupportedFeatures, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f)})
 		}
-		errs = append(errs, r.update(ctx, &gwapiv1.GatewayClass{}, nn(gc), func(o client.Object) bool {
+		queue(r.update(ctx, &gwapiv1.GatewayClass{}, nn(gc), func(o client.Object) bool {
 			c := o.(*gwapiv1.GatewayClass)
 			next := c.Status
 			next.Conditions = mergeConditions(c.Status.Conditions, want.Conditions, now)
@@ -114,7 +116,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			t := gwapiv1.IPAddressType
 			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
 		}
-		errs = append(errs, r.update(ctx, &gwapiv1.Gateway{}, nn(gw), func(o client.Object) bool {
+		queue(r.update(ctx, &gwapiv1.Gateway{}, nn(gw), func(o client.Object) bool {
 			g := o.(*gwapiv1.Gateway)
 			next := g.Status
 			next.Addresses = want.Addresses
@@ -134,7 +136,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		}))
 	}
 	routes := func(obj func() client.Object, key types.NamespacedName, want *gwapiv1.RouteStatus, get func(client.Object) *gwapiv1.RouteStatus) {
-		errs = append(errs, r.update(ctx, obj(), key, func(o client.Object) bool {
+		queue(r.update(ctx, obj(), key, func(o client.Object) bool {
 			cur := get(o)
 			next := mergeParents(cur.Parents, want, r.o.ControllerName, now)
 			if equality.Semantic.DeepEqual(next, cur.Parents) {
@@ -164,7 +166,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		if want == nil && !hasOurAncestor(p.Status.Ancestors, r.o.ControllerName) {
 			continue
 		}
-		errs = append(errs, r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
+		queue(r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
 			c := o.(*gwapiv1.BackendTLSPolicy)
 			next := mergeAncestors(c.Status.Ancestors, want, r.o.ControllerName, now)
 			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
@@ -174,15 +176,47 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			return true
 		}))
 	}
+	return runJobs(jobs, 16)
+}
+
+// runJobs runs status writes, n at a time (the API server takes them in
+// parallel; one by one, a thousand routes would take seconds).
+func runJobs(jobs []func() error, n int) error {
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := j(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
 	return errors.Join(errs...)
 }
 
-// update reads an object, lets change edit its status (it returns false
-// when nothing changes) and writes the status subresource, again on
-// conflict.
-func (r *reconciler) update(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) error {
+// update returns the job of writing an object's status: change edits
+// the status (it returns false when nothing changes).
+func (r *reconciler) update(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) func() error {
+	return func() error { return r.updateNow(ctx, obj, key, change) }
+}
+
+// updateNow reads the object from the cache (from the API server after a
+// conflict), and writes its status when change edited it.
+func (r *reconciler) updateNow(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) error {
+	var reader client.Reader = r.c
 	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		if err := r.api.Get(ctx, key, obj); err != nil {
+		err := reader.Get(ctx, key, obj)
+		reader = r.api
+		if err != nil {
 			if apierrors.IsNotFound(err) {
 				return nil
 			}
