@@ -61,6 +61,9 @@ type Options struct {
 	Log logr.Logger
 	// Resync, if set, renders again at least this often.
 	Resync time.Duration
+	// Batch is how long a change waits for the changes that come with it
+	// (kubectl apply of many objects) before one render; default 200ms.
+	Batch time.Duration
 }
 
 // Scheme holds the kinds hagate reads.
@@ -75,6 +78,9 @@ func Scheme() *runtime.Scheme {
 func Run(ctx context.Context, o Options) error {
 	if o.ControllerName == "" {
 		o.ControllerName = render.DefaultControllerName
+	}
+	if o.Batch == 0 {
+		o.Batch = 200 * time.Millisecond
 	}
 	ctrl.SetLogger(o.Log.WithName("controller-runtime"))
 	mgr, err := ctrl.NewManager(o.Config, manager.Options{
@@ -145,6 +151,13 @@ type reconciler struct {
 
 // Reconcile builds a Snapshot, renders and applies it, and writes status.
 func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
+	// Let the changes that arrive together settle into one render: the
+	// queue holds one key, so every event of the pause is folded in.
+	select {
+	case <-time.After(r.o.Batch):
+	case <-ctx.Done():
+		return reconcile.Result{}, nil
+	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	log := r.o.Log
