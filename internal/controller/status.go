@@ -138,7 +138,11 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 	routes := func(obj func() client.Object, key types.NamespacedName, want *gwapiv1.RouteStatus, get func(client.Object) *gwapiv1.RouteStatus) {
 		queue(r.update(ctx, obj(), key, func(o client.Object) bool {
 			cur := get(o)
-			next := mergeParents(cur.Parents, want, r.o.ControllerName, now)
+			var w []gwapiv1.RouteParentStatus
+			if want != nil {
+				w = want.Parents
+			}
+			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now)
 			if equality.Semantic.DeepEqual(next, cur.Parents) {
 				return false
 			}
@@ -147,28 +151,32 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		}))
 	}
 	for _, x := range snap.HTTPRoutes {
-		if want, mine := st.HTTPRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+		if want, mine := st.HTTPRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
 			routes(func() client.Object { return &gwapiv1.HTTPRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.HTTPRoute).Status.RouteStatus })
 		}
 	}
 	for _, x := range snap.GRPCRoutes {
-		if want, mine := st.GRPCRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+		if want, mine := st.GRPCRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
 			routes(func() client.Object { return &gwapiv1.GRPCRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.GRPCRoute).Status.RouteStatus })
 		}
 	}
 	for _, x := range snap.TLSRoutes {
-		if want, mine := st.TLSRoutes[nn(x)], hasOurParent(x.Status.Parents, r.o.ControllerName); want != nil || mine {
+		if want, mine := st.TLSRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
 			routes(func() client.Object { return &gwapiv1.TLSRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
 		}
 	}
 	for _, p := range snap.BackendTLSPolicies {
 		want := st.BackendTLSPolicies[nn(p)]
-		if want == nil && !hasOurAncestor(p.Status.Ancestors, r.o.ControllerName) {
+		if want == nil && !hasOurs(ancestors, p.Status.Ancestors, r.o.ControllerName) {
 			continue
 		}
 		queue(r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
 			c := o.(*gwapiv1.BackendTLSPolicy)
-			next := mergeAncestors(c.Status.Ancestors, want, r.o.ControllerName, now)
+			var w []gwapiv1.PolicyAncestorStatus
+			if want != nil {
+				w = want.Ancestors
+			}
+			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now)
 			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
 				return false
 			}
@@ -271,73 +279,60 @@ func findListener(ls []gwapiv1.ListenerStatus, name gwapiv1.SectionName) []metav
 	return nil
 }
 
-func hasOurParent(ps []gwapiv1.RouteParentStatus, controller string) bool {
-	for _, p := range ps {
-		if string(p.ControllerName) == controller {
+// entry is a parent (route) or ancestor (policy) status entry: owned by
+// one controller, about one reference, with conditions.
+type entry interface {
+	gwapiv1.RouteParentStatus | gwapiv1.PolicyAncestorStatus
+}
+
+// entryAccess reads and writes the parts of an entry the merge needs.
+type entryAccess[E entry] struct {
+	controller func(*E) string
+	ref        func(*E) gwapiv1.ParentReference
+	conditions func(*E) *[]metav1.Condition
+}
+
+var parents = entryAccess[gwapiv1.RouteParentStatus]{
+	controller: func(e *gwapiv1.RouteParentStatus) string { return string(e.ControllerName) },
+	ref:        func(e *gwapiv1.RouteParentStatus) gwapiv1.ParentReference { return e.ParentRef },
+	conditions: func(e *gwapiv1.RouteParentStatus) *[]metav1.Condition { return &e.Conditions },
+}
+
+var ancestors = entryAccess[gwapiv1.PolicyAncestorStatus]{
+	controller: func(e *gwapiv1.PolicyAncestorStatus) string { return string(e.ControllerName) },
+	ref:        func(e *gwapiv1.PolicyAncestorStatus) gwapiv1.ParentReference { return e.AncestorRef },
+	conditions: func(e *gwapiv1.PolicyAncestorStatus) *[]metav1.Condition { return &e.Conditions },
+}
+
+// hasOurs reports whether some entry is written by controller.
+func hasOurs[E entry](acc entryAccess[E], cur []E, controller string) bool {
+	for i := range cur {
+		if acc.controller(&cur[i]) == controller {
 			return true
 		}
 	}
 	return false
 }
 
-func hasOurAncestor(as []gwapiv1.PolicyAncestorStatus, controller string) bool {
-	for _, a := range as {
-		if string(a.ControllerName) == controller {
-			return true
+// mergeEntries keeps other controllers' entries and replaces ours with
+// want, keeping the lastTransitionTime of unchanged conditions.
+func mergeEntries[E entry](acc entryAccess[E], cur, want []E, controller string, now metav1.Time) []E {
+	out := []E{}
+	for i := range cur {
+		if acc.controller(&cur[i]) != controller {
+			out = append(out, cur[i])
 		}
 	}
-	return false
-}
-
-// mergeParents keeps other controllers' parent entries and replaces ours.
-func mergeParents(cur []gwapiv1.RouteParentStatus, want *gwapiv1.RouteStatus, controller string, now metav1.Time) []gwapiv1.RouteParentStatus {
-	var out []gwapiv1.RouteParentStatus
-	for _, p := range cur {
-		if string(p.ControllerName) != controller {
-			out = append(out, p)
-		}
-	}
-	if want != nil {
-		for _, p := range want.Parents {
-			var old []metav1.Condition
-			for _, o := range cur {
-				if string(o.ControllerName) == controller && equality.Semantic.DeepEqual(o.ParentRef, p.ParentRef) {
-					old = o.Conditions
-				}
+	for _, w := range want {
+		var old []metav1.Condition
+		for i := range cur {
+			if acc.controller(&cur[i]) == controller && equality.Semantic.DeepEqual(acc.ref(&cur[i]), acc.ref(&w)) {
+				old = *acc.conditions(&cur[i])
 			}
-			p.Conditions = mergeConditions(old, p.Conditions, now)
-			out = append(out, p)
 		}
-	}
-	if out == nil {
-		out = []gwapiv1.RouteParentStatus{}
-	}
-	return out
-}
-
-// mergeAncestors keeps other controllers' ancestor entries and replaces
-// ours.
-func mergeAncestors(cur []gwapiv1.PolicyAncestorStatus, want *gwapiv1.PolicyStatus, controller string, now metav1.Time) []gwapiv1.PolicyAncestorStatus {
-	var out []gwapiv1.PolicyAncestorStatus
-	for _, a := range cur {
-		if string(a.ControllerName) != controller {
-			out = append(out, a)
-		}
-	}
-	if want != nil {
-		for _, a := range want.Ancestors {
-			var old []metav1.Condition
-			for _, o := range cur {
-				if string(o.ControllerName) == controller && equality.Semantic.DeepEqual(o.AncestorRef, a.AncestorRef) {
-					old = o.Conditions
-				}
-			}
-			a.Conditions = mergeConditions(old, a.Conditions, now)
-			out = append(out, a)
-		}
-	}
-	if out == nil {
-		out = []gwapiv1.PolicyAncestorStatus{}
+		c := acc.conditions(&w)
+		*c = mergeConditions(old, *c, now)
+		out = append(out, w)
 	}
 	return out
 }
