@@ -10,6 +10,7 @@ package controller
 
 import (
 	"context"
+	"crypto/sha256"
 	"fmt"
 	"sync"
 	"time"
@@ -88,7 +89,7 @@ func Run(ctx context.Context, o Options) error {
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
 		LeaderElection:          o.LeaderElect,
-		LeaderElectionID:        "hagate-status-writer",
+		LeaderElectionID:        leaseName(o.Gateway),
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
 	})
 	if err != nil {
@@ -127,6 +128,17 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	return mgr.Start(ctx)
+}
+
+// leaseName names the leader election Lease: one per Gateway when this
+// hagate serves one Gateway, so that per-Gateway deployments each elect
+// their own status writer.
+func leaseName(gw *types.NamespacedName) string {
+	if gw == nil {
+		return "hagate-status-writer"
+	}
+	sum := sha256.Sum256([]byte(gw.String()))
+	return fmt.Sprintf("hagate-status-writer-%x", sum[:6])
 }
 
 // cached is the data of a Secret or ConfigMap at one resourceVersion.

@@ -142,7 +142,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			if want != nil {
 				w = want.Parents
 			}
-			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now)
+			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
 			if equality.Semantic.DeepEqual(next, cur.Parents) {
 				return false
 			}
@@ -176,7 +176,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			if want != nil {
 				w = want.Ancestors
 			}
-			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now)
+			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
 			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
 				return false
 			}
@@ -279,6 +279,22 @@ func findListener(ls []gwapiv1.ListenerStatus, name gwapiv1.SectionName) []metav
 	return nil
 }
 
+// ownsFrom returns, when this hagate serves one Gateway, whether an entry
+// of an object in namespace ns is about that Gateway; nil otherwise
+// (every entry of our controller is ours).
+func (r *reconciler) ownsFrom(ns string) func(gwapiv1.ParentReference) bool {
+	if r.o.Gateway == nil {
+		return nil
+	}
+	return func(ref gwapiv1.ParentReference) bool {
+		refNS := ns
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			refNS = string(*ref.Namespace)
+		}
+		return refNS == r.o.Gateway.Namespace && string(ref.Name) == r.o.Gateway.Name
+	}
+}
+
 // entry is a parent (route) or ancestor (policy) status entry: owned by
 // one controller, about one reference, with conditions.
 type entry interface {
@@ -314,12 +330,14 @@ func hasOurs[E entry](acc entryAccess[E], cur []E, controller string) bool {
 	return false
 }
 
-// mergeEntries keeps other controllers' entries and replaces ours with
-// want, keeping the lastTransitionTime of unchanged conditions.
-func mergeEntries[E entry](acc entryAccess[E], cur, want []E, controller string, now metav1.Time) []E {
+// mergeEntries keeps the entries this hagate does not own (other
+// controllers', or, when it serves one Gateway, those about other
+// Gateways) and replaces its own with want, keeping the
+// lastTransitionTime of unchanged conditions.
+func mergeEntries[E entry](acc entryAccess[E], cur, want []E, controller string, now metav1.Time, owns func(gwapiv1.ParentReference) bool) []E {
 	out := []E{}
 	for i := range cur {
-		if acc.controller(&cur[i]) != controller {
+		if acc.controller(&cur[i]) != controller || owns != nil && !owns(acc.ref(&cur[i])) {
 			out = append(out, cur[i])
 		}
 	}

@@ -24,7 +24,7 @@ func TestMergeEntriesKeepsOtherControllersAndTransitionTimes(t *testing.T) {
 			Conditions: []metav1.Condition{{Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted", Message: "new words"},
 				{Type: "ResolvedRefs", Status: metav1.ConditionFalse, Reason: "BackendNotFound"}}},
 	}
-	got := mergeEntries(parents, cur, want, "hagate.io/gateway-controller", now)
+	got := mergeEntries(parents, cur, want, "hagate.io/gateway-controller", now, nil)
 	if len(got) != 2 || got[0].ParentRef.Name != "theirs" || got[1].ParentRef.Name != "gw" {
 		t.Fatalf("entries = %+v, want theirs kept, gone removed, gw replaced", got)
 	}
@@ -40,5 +40,11 @@ func TestMergeEntriesKeepsOtherControllersAndTransitionTimes(t *testing.T) {
 	}
 	if !hasOurs(parents, cur, "hagate.io/gateway-controller") || hasOurs(parents, cur[:1], "hagate.io/gateway-controller") {
 		t.Error("hasOurs")
+	}
+	// Serving one Gateway (gw), the entries about other Gateways stay.
+	only := func(ref gwapiv1.ParentReference) bool { return ref.Name == "gw" }
+	got = mergeEntries(parents, cur, want, "hagate.io/gateway-controller", now, only)
+	if len(got) != 3 || got[1].ParentRef.Name != "gone" {
+		t.Errorf("with --gateway, another Gateway's entry was dropped: %+v", got)
 	}
 }

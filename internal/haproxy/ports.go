@@ -49,7 +49,7 @@ func checkNewPorts(cur, next *bundle.Bundle) error {
 		}
 		ln, err := net.Listen(network, host)
 		if err != nil {
-			return fmt.Errorf("address %s is in use by another process; the new configuration is not loaded (HAProxy keeps serving the last good one): %w", addr, err)
+			return fmt.Errorf("address %s cannot be bound (in use by another process, or not permitted); the new configuration is not loaded and HAProxy keeps serving the last good one: %w", addr, err)
 		}
 		ln.Close()
 	}
