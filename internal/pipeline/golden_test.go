@@ -136,13 +136,15 @@ func fillTestCertificate(t *testing.T, s *corev1.Secret, ca *pki.CA) {
 }
 
 // goldenFiles is what a case's out/ holds: every file of the Bundle, except
-// that files with key material are described (in pem-files.txt) rather
-// than copied, and warnings.txt when there are warnings.
+// that PEM files (key material, CA bundles) are described in pem-files.txt
+// rather than copied, and warnings.txt when there are warnings.
 func goldenFiles(t *testing.T, b *bundle.Bundle, warnings []string) map[string][]byte {
 	out := map[string][]byte{}
 	var pems bytes.Buffer
 	for _, f := range b.Files() {
-		if !f.Secret() {
+		// PEM files (keys, and CA bundles alike) are described, not
+		// copied: no PEM is committed under an out/ folder.
+		if !f.Secret() && !strings.HasSuffix(f.Path, ".pem") {
 			out[f.Path] = f.Content
 			continue
 		}
