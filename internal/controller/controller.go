@@ -30,6 +30,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/handler"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/reconcile"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -108,16 +109,19 @@ func Run(ctx context.Context, o Options) error {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
 	})
 	falseV := false
+	specOnly := builder.WithPredicates(predicate.GenerationChangedPredicate{})
 	err = builder.ControllerManagedBy(mgr).
 		Named("hagate").
 		WithOptions(builderOptions(&falseV)).
-		Watches(&gwapiv1.GatewayClass{}, all).
-		Watches(&gwapiv1.Gateway{}, all).
-		Watches(&gwapiv1.HTTPRoute{}, all).
-		Watches(&gwapiv1.GRPCRoute{}, all).
-		Watches(&gwapiv1.TLSRoute{}, all).
-		Watches(&gwapiv1.BackendTLSPolicy{}, all).
-		Watches(&gwapiv1.ReferenceGrant{}, all).
+		// Status writes (ours included) do not change a Gateway API
+		// object's generation: they need no render.
+		Watches(&gwapiv1.GatewayClass{}, all, specOnly).
+		Watches(&gwapiv1.Gateway{}, all, specOnly).
+		Watches(&gwapiv1.HTTPRoute{}, all, specOnly).
+		Watches(&gwapiv1.GRPCRoute{}, all, specOnly).
+		Watches(&gwapiv1.TLSRoute{}, all, specOnly).
+		Watches(&gwapiv1.BackendTLSPolicy{}, all, specOnly).
+		Watches(&gwapiv1.ReferenceGrant{}, all, specOnly).
 		Watches(&corev1.Service{}, all).
 		Watches(&discoveryv1.EndpointSlice{}, all).
 		Watches(&corev1.Namespace{}, all).
@@ -192,6 +196,10 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if out == nil {
 		return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
 	}
+	applied := time.Now()
+	defer func() {
+		log.V(1).Info("reconciled", "apply", applied.Sub(start).String(), "status", time.Since(applied).String())
+	}()
 	if r.leader() {
 		if err := r.writeStatus(ctx, snap, out.Status, applyErr); err != nil {
 			log.Error(err, "writing status; retrying")

@@ -202,5 +202,5 @@ func benchLog() logr.Logger {
 	if os.Getenv("HAGATE_BENCH_LOG") == "" {
 		return logr.Discard()
 	}
-	return funcr.NewJSON(func(o string) { fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), o) }, funcr.Options{})
+	return funcr.NewJSON(func(o string) { fmt.Fprintln(os.Stderr, time.Now().Format("15:04:05.000"), o) }, funcr.Options{Verbosity: 1})
 }
