@@ -43,7 +43,9 @@ type resolvedBackend struct {
 func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.BackendRef, proto backendProto) resolvedBackend {
 	rb := resolvedBackend{weight: 1, proto: proto}
 	if ref.Weight != nil {
-		rb.weight = max(*ref.Weight, 0)
+		// The API caps weights at 1,000,000; the sum must fit HAProxy's
+		// rand().
+		rb.weight = min(max(*ref.Weight, 0), 1000000)
 	}
 	share := "Its share of requests gets 500."
 	if proto == protoTCP {

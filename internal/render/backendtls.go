@@ -127,7 +127,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 			invalid(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate, "No CA certificate reference is usable: requests to the targeted backends fail rather than reach them unverified.")
 			return
 		}
-		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/%s/%s.pem", pc.p.Namespace, pc.p.Name), PEM: bundle.Bytes()}
+		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/policy/%s/%s", pc.p.Namespace, fileName(pc.p.Name)), PEM: bundle.Bytes()}
 		up.CAFile = pc.ca.Path
 	default:
 		invalid(gwapiv1.PolicyReasonInvalid, "validation sets neither caCertificateRefs nor wellKnownCACertificates.")

@@ -2,6 +2,7 @@ package render
 
 import (
 	"bytes"
+	"crypto/sha256"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
@@ -93,6 +94,16 @@ func (l *listenerCtx) certProblem(reason gwapiv1.ListenerConditionReason, msg st
 	l.certProblems = append(l.certProblems, upperFirst(msg))
 }
 
+// fileName is the PEM file name of an object: its name, shortened with a
+// hash when it would not fit a file name (names may be 253 characters).
+func fileName(name string) string {
+	if len(name) <= 200 {
+		return name + ".pem"
+	}
+	sum := sha256.Sum256([]byte(name))
+	return fmt.Sprintf("%s-%x.pem", name[:180], sum[:8])
+}
+
 // groupKind describes the group and kind of a reference for messages.
 func groupKind(group, kind string) string {
 	if group == "" {
@@ -150,7 +161,7 @@ func certificateFile(sec *corev1.Secret) (string, []byte, *x509.Certificate, err
 		return "", nil, nil, fmt.Errorf("%s: %v", corev1.TLSPrivateKeyKey, err)
 	}
 	_ = pem.Encode(&out, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	return path.Join("certs", sec.Namespace, sec.Name+".pem"), out.Bytes(), chain[0], nil
+	return path.Join("certs", sec.Namespace, fileName(sec.Name)), out.Bytes(), chain[0], nil
 }
 
 // parseKey reads the first private key block: PKCS#8, PKCS#1 RSA or SEC 1

@@ -2,6 +2,9 @@ package render
 
 import (
 	"fmt"
+	"strings"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 	"regexp"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -30,6 +33,9 @@ func (t *translator) compileGRPCRule(r *gwapiv1.GRPCRoute, i int) (*compiledRule
 		comment: fmt.Sprintf("GRPCRoute %s/%s rule %d", r.Namespace, r.Name, i),
 	}
 	if rule.Name != nil && *rule.Name != "" {
+		if len(validation.IsDNS1123Label(string(*rule.Name))) > 0 {
+			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *rule.Name)
+		}
 		cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
 	}
 	matches := rule.Matches
@@ -135,7 +141,7 @@ func compileGRPCMatch(m gwapiv1.GRPCRouteMatch) (ir.Match, error) {
 		if err := checkHeaderName("header", string(h.Name)); err != nil {
 			return im, err
 		}
-		key := string(h.Name)
+		key := strings.ToLower(string(h.Name))
 		if seen[key] {
 			continue
 		}

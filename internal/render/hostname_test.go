@@ -1,6 +1,11 @@
 package render
 
-import "testing"
+import (
+	"strings"
+	"testing"
+
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+)
 
 func TestHostnameHelpers(t *testing.T) {
 	for _, tc := range []struct {
@@ -69,5 +74,28 @@ func TestListenerIndexOwner(t *testing.T) {
 		if got := x.owner(h); got == nil || got.name != want {
 			t.Errorf("owner(%q) = %v, want %q", h, got, want)
 		}
+	}
+}
+
+func TestValueChecksForPCREAndTLSOptions(t *testing.T) {
+	for re, ok := range map[string]bool{
+		`^/api/v[0-9]+$`: true, `^/\x{100}`: false, `^/[\d-z]`: false, `^/[a-\w]`: false, `\p{L}`: false, "^/é": false,
+	} {
+		if err := checkRegex("path", re); (err == nil) != ok {
+			t.Errorf("checkRegex(%q) = %v, want ok=%v", re, err, ok)
+		}
+	}
+	for v, ok := range map[string]bool{
+		"ECDHE-RSA-AES128-GCM-SHA256:!aNULL": true, "!ALL": false, "-ALL": false, "HIGH:@SECLEVEL=5": false, "HIGH:@SECLEVEL=2": true,
+	} {
+		if err := checkCiphers(v); (err == nil) != ok {
+			t.Errorf("checkCiphers(%q) = %v, want ok=%v", v, err, ok)
+		}
+	}
+	if _, err := listenerTLSOptions(map[gwapiv1.AnnotationKey]gwapiv1.AnnotationValue{"hagate.io/ssl-max-ver": "TLSv1.0"}); err == nil {
+		t.Error("ssl-max-ver TLSv1.0 alone (below the default minimum TLSv1.2) was accepted")
+	}
+	if got := fileName(strings.Repeat("a", 253)); len(got) > 255 {
+		t.Errorf("file name of a long object name is %d bytes", len(got))
 	}
 }

@@ -2,6 +2,8 @@ package render
 
 import (
 	"fmt"
+
+	"k8s.io/apimachinery/pkg/util/validation"
 	"strings"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
@@ -81,6 +83,9 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 		comment: fmt.Sprintf("HTTPRoute %s/%s rule %d", r.Namespace, r.Name, i),
 	}
 	if rule.Name != nil && *rule.Name != "" {
+		if len(validation.IsDNS1123Label(string(*rule.Name))) > 0 {
+			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *rule.Name)
+		}
 		cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
 	}
 	matches := rule.Matches

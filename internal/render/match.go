@@ -51,6 +51,10 @@ func checkPath(what, p string) error {
 	return nil
 }
 
+// pcreUnsafeRE finds regular-expression constructs that Go's RE2 accepts
+// and PCRE2 refuses or reads otherwise.
+var pcreUnsafeRE = regexp.MustCompile(`\\x\{|\\[pPQEC]|\\[dDwWsS]-[^\]]|[^\\]-\\[dDwWsS]`)
+
 func checkRegex(what, re string) error {
 	if err := checkValue(what, re); err != nil {
 		return err
@@ -60,6 +64,16 @@ func checkRegex(what, re string) error {
 	}
 	if _, err := regexp.Compile(re); err != nil {
 		return fmt.Errorf("%s %q is not a valid regular expression: %v", what, re, err)
+	}
+	// HAProxy compiles with PCRE2: keep to what both RE2 and PCRE2 read
+	// the same way.
+	for _, r := range re {
+		if r > 0x7e {
+			return fmt.Errorf("%s %q holds a non-ASCII character", what, re)
+		}
+	}
+	if pcreUnsafeRE.MatchString(re) {
+		return fmt.Errorf("%s %q uses a construct HAProxy's PCRE2 reads differently (\\x{...}, \\p, \\Q, or a class shorthand as a range end)", what, re)
 	}
 	return nil
 }

@@ -81,12 +81,19 @@ func checkCiphers(v string) error {
 	if v == "" {
 		return fmt.Errorf("is empty")
 	}
+	positive := false
 	for _, item := range strings.Split(v, ":") {
+		if !strings.HasPrefix(item, "!") && !strings.HasPrefix(item, "-") && !strings.HasPrefix(item, "@") {
+			positive = true
+		}
 		word := strings.TrimLeft(item, "!-+")
 		if word == "" {
 			return fmt.Errorf("%q has an empty element", v)
 		}
 		if secLevelRE.MatchString(word) {
+			if word > "@SECLEVEL=3" {
+				return fmt.Errorf("%q leaves no usable cipher with the certificates HAProxy loads (at most @SECLEVEL=3)", word)
+			}
 			continue
 		}
 		for _, part := range strings.Split(word, "+") {
@@ -94,6 +101,9 @@ func checkCiphers(v string) error {
 				return fmt.Errorf("%q is not an OpenSSL cipher name or keyword", part)
 			}
 		}
+	}
+	if !positive {
+		return fmt.Errorf("%q selects no cipher (it needs a name or keyword to include)", v)
 	}
 	return nil
 }
@@ -156,8 +166,11 @@ func listenerTLSOptions(opts map[gwapiv1.AnnotationKey]gwapiv1.AnnotationValue) 
 		out = append(out, o.keyword+" "+v)
 	}
 	lo, hi := string(opts["hagate.io/ssl-min-ver"]), string(opts["hagate.io/ssl-max-ver"])
-	if lo != "" && hi != "" && lo > hi {
-		return nil, fmt.Errorf("TLS option hagate.io/ssl-min-ver %s is above hagate.io/ssl-max-ver %s", lo, hi)
+	if lo == "" {
+		lo = "TLSv1.2" // hagate's ssl-default-bind-options
+	}
+	if hi != "" && lo > hi {
+		return nil, fmt.Errorf("TLS option hagate.io/ssl-max-ver %s is below the minimum TLS version %s (hagate.io/ssl-min-ver, TLSv1.2 unless set)", hi, lo)
 	}
 	return out, nil
 }

@@ -3,6 +3,8 @@ package render
 import (
 	"fmt"
 
+	"k8s.io/apimachinery/pkg/util/validation"
+
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 )
 
@@ -16,6 +18,9 @@ func (t *translator) compileTLSRoute(r *route, o *gwapiv1.TLSRoute) {
 			comment: fmt.Sprintf("TLSRoute %s/%s rule %d", o.Namespace, o.Name, i),
 		}
 		if rule.Name != nil && *rule.Name != "" {
+			if len(validation.IsDNS1123Label(string(*rule.Name))) > 0 {
+				return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *rule.Name)
+			}
 			cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
 		}
 		for _, br := range rule.BackendRefs {

@@ -56,6 +56,7 @@ func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
 
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
 	"arg":              Arg,
+	"comment":          comment,
 	"logFormat":        LogFormat,
 	"matchConds":       matchConds,
 	"ruleCond":         ruleCond,
@@ -181,7 +182,7 @@ func crtList(name string, tb *ir.TLSBind, file func(string) string) []byte {
 		buf.WriteString("# No catch-all listener: a ClientHello matching no line is refused (strict-sni).\n")
 	}
 	for _, e := range tb.CrtList {
-		fmt.Fprintf(&buf, "# %s\n%s", e.Comment, file(e.Cert))
+		fmt.Fprintf(&buf, "# %s\n%s", comment(e.Comment), file(e.Cert))
 		if len(e.Options) > 0 {
 			fmt.Fprintf(&buf, " [%s]", strings.Join(e.Options, " "))
 		}
@@ -205,6 +206,18 @@ func bindFunc(addr string) (func(int32) string, error) {
 		return func(p int32) string { return fmt.Sprintf("[%s]:%d", a, p) }, nil
 	}
 	return func(p int32) string { return fmt.Sprintf("%s:%d", a.Unmap(), p) }, nil
+}
+
+// comment makes s safe inside a "#" comment line: control characters
+// (a newline would end the comment) become spaces. render builds comments
+// from checked names; this is the last guard.
+func comment(s string) string {
+	return strings.Map(func(r rune) rune {
+		if r < 0x20 || r == 0x7f {
+			return ' '
+		}
+		return r
+	}, s)
 }
 
 // Arg writes s as one configuration word: as is when it holds only
