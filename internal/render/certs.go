@@ -2,10 +2,10 @@ package render
 
 import (
 	"bytes"
-	"crypto/sha256"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/rsa"
+	"crypto/sha256"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
