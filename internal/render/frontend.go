@@ -28,6 +28,8 @@ type vhost struct {
 type rankedMatch struct {
 	m     ir.Match
 	route metav1.Object
+	// cr is the rule the match selects.
+	cr *compiledRule
 	// grpc is set for GRPCRoute matches, which rank by service and method.
 	grpc  *grpcRank
 	rule  int
@@ -128,22 +130,30 @@ func (t *translator) frontend(port int32, ls []*listenerCtx, socket string) *ir.
 	}
 	vhosts := t.vhosts(ls)
 	t.hostMaps(fe, ls, vhosts)
+	// A rule's backends depend on its Gateway (the client certificate
+	// of BackendTLSPolicy servers): when Gateways share this port, each
+	// keeps its own copy of the rule.
+	gateways := map[*gatewayCtx]bool{}
+	for _, l := range ls {
+		gateways[l.g] = true
+	}
 	rules := map[string]*ir.Rule{}
 	for _, vh := range vhosts {
 		sort.SliceStable(vh.matches, func(i, j int) bool { return matchBefore(vh.matches[i], vh.matches[j]) })
 		for _, rm := range vh.matches {
 			m := rm.m
 			m.VHost = vh.name
-			fe.Matches = append(fe.Matches, &m)
-		}
-	}
-	for _, l := range ls {
-		for _, a := range t.routes[l] {
-			for _, cr := range a.rules {
-				if _, ok := rules[cr.name]; !ok {
-					rules[cr.name] = t.frontendRule(cr, l)
-				}
+			key := rm.cr.name
+			if len(gateways) > 1 {
+				key = fmt.Sprintf("%s/%s:%s", vh.listener.g.gw.Namespace, vh.listener.g.gw.Name, rm.cr.name)
 			}
+			m.Rule = key
+			if _, ok := rules[key]; !ok {
+				r := t.frontendRule(rm.cr, vh.listener)
+				r.Name = key
+				rules[key] = r
+			}
+			fe.Matches = append(fe.Matches, &m)
 		}
 	}
 	for _, r := range rules {
@@ -240,7 +250,7 @@ func (t *translator) vhosts(ls []*listenerCtx) []*vhost {
 				}
 				for ri, cr := range a.rules {
 					for mi, m := range cr.matches {
-						rm := &rankedMatch{m: m, route: a.obj, rule: ri, index: mi}
+						rm := &rankedMatch{m: m, route: a.obj, rule: ri, index: mi, cr: cr}
 						if cr.grpc != nil {
 							rm.grpc = &cr.grpc[mi]
 						}
