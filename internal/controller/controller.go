@@ -84,6 +84,11 @@ func Run(ctx context.Context, o Options) error {
 	if o.Batch == 0 {
 		o.Batch = 200 * time.Millisecond
 	}
+	if o.Resync == 0 {
+		// A replica that becomes leader writes statuses at the latest
+		// then, even when nothing changes.
+		o.Resync = time.Minute
+	}
 	ctrl.SetLogger(o.Log.WithName("controller-runtime"))
 	mgr, err := ctrl.NewManager(o.Config, manager.Options{
 		Scheme:                  Scheme(),

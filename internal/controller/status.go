@@ -106,11 +106,22 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		}
 		want := *s
 		if applyErr != nil {
+			msg := "HAProxy did not take the configuration; it keeps serving the last good one: " + truncate(applyErr.Error(), 1500)
 			setCondition(&want.Conditions, metav1.Condition{
 				Type: string(gwapiv1.GatewayConditionProgrammed), Status: metav1.ConditionFalse, Reason: string(gwapiv1.GatewayReasonInvalid),
-				Message: "HAProxy did not take the configuration; it keeps serving the last good one: " + applyErr.Error(), ObservedGeneration: gw.Generation,
+				Message: msg, ObservedGeneration: gw.Generation,
 			})
-			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %v", applyErr)
+			ls := make([]gwapiv1.ListenerStatus, len(want.Listeners))
+			for i, l := range want.Listeners {
+				l.Conditions = append([]metav1.Condition(nil), l.Conditions...)
+				setCondition(&l.Conditions, metav1.Condition{
+					Type: string(gwapiv1.ListenerConditionProgrammed), Status: metav1.ConditionFalse, Reason: string(gwapiv1.ListenerReasonPending),
+					Message: "HAProxy did not take the configuration yet; see the Gateway's Programmed condition.", ObservedGeneration: gw.Generation,
+				})
+				ls[i] = l
+			}
+			want.Listeners = ls
+			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %s", truncate(applyErr.Error(), 800))
 		}
 		if r.o.GatewayAddress != "" {
 			t := gwapiv1.IPAddressType
@@ -258,6 +269,14 @@ func mergeConditions(cur, want []metav1.Condition, now metav1.Time) []metav1.Con
 		out = append(out, c)
 	}
 	return out
+}
+
+// truncate keeps messages within what the API server takes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + " [...]"
 }
 
 func setCondition(conds *[]metav1.Condition, c metav1.Condition) {

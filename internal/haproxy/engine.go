@@ -94,6 +94,9 @@ type Engine struct {
 	o   EngineOptions
 	mu  sync.Mutex
 	cur *bundle.Bundle
+	// dirty: what HAProxy runs may differ from cur (a runtime change
+	// partly applied, files not written): the next apply reloads.
+	dirty bool
 }
 
 // NewEngine returns an Engine. Nothing runs from it until Install or
@@ -142,6 +145,9 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		}
 	}()
 	p := MakePlan(e.cur, b, e.o.ConfigDir)
+	if e.dirty {
+		p = &Plan{Reload: true, Reasons: []string{"what HAProxy runs may differ from the files after a failed change"}}
+	}
 	if p.Empty() {
 		return Outcome{Action: "none"}, nil
 	}
@@ -152,9 +158,9 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		done, rerr := e.runtime(p)
 		if rerr == nil {
 			if werr := e.write(e.cur, b); werr != nil {
-				// HAProxy runs b already; the files lag behind. Keep them
-				// as they are and reload on the next change.
-				e.cur = nil
+				// HAProxy runs b already; the files lag behind: the next
+				// apply writes them all and reloads.
+				e.dirty = true
 				return Outcome{Action: "runtime"}, fmt.Errorf("runtime changes applied but files not written: %w", werr)
 			}
 			e.cur = b
@@ -163,10 +169,16 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		}
 		e.o.Log.Info("runtime API change refused; reloading instead", "done", done, "error", rerr.Error())
 		p = &Plan{Reload: true, Reasons: []string{"a Runtime API change was refused: " + rerr.Error()}}
+		if done > 0 {
+			// Part of the change runs: until a reload succeeds, HAProxy
+			// may differ from the files.
+			e.dirty = true
+		}
 	}
 	if err := e.reload(ctx, b); err != nil {
 		return Outcome{Action: "reload", Reasons: p.Reasons}, err
 	}
+	e.dirty = false
 	return Outcome{Action: "reload", Reasons: p.Reasons}, nil
 }
 
@@ -275,7 +287,11 @@ func (e *Engine) runtime(p *Plan) (int, error) {
 			}
 		case OpServerDel:
 			if err = r.SetServerState(o.Backend, o.Server, "maint"); err == nil {
-				err = r.DeleteServer(o.Backend, o.Server)
+				if derr := r.DeleteServer(o.Backend, o.Server); derr != nil {
+					// Still has connections: it stays in maintenance,
+					// drained, and the next reload removes it.
+					e.o.Log.V(1).Info("server kept in maintenance until its connections end", "server", o.Backend+"/"+o.Server, "reason", derr.Error())
+				}
 			}
 		case OpMapReplace:
 			err = replaceMap(r, o.File, o.Content)
@@ -303,7 +319,9 @@ func replaceMap(r RuntimeAPI, file string, payload []byte) error {
 		return fmt.Errorf("prepare map %s: unexpected answer %q", file, out)
 	}
 	if len(payload) > 0 {
-		out, err = r.ExecuteRaw(fmt.Sprintf("add map @%s %s <<\n%s\n", ver, file, payload))
+		// The payload ends with a newline and the client adds one: the
+		// empty line that ends a payload.
+		out, err = r.ExecuteRaw(fmt.Sprintf("add map @%s %s <<\n%s", ver, file, strings.TrimRight(string(payload), "\n")+"\n"))
 		if err != nil {
 			return err
 		}
@@ -387,6 +405,12 @@ func (e *Engine) write(prev, next *bundle.Bundle) error {
 		}
 		if err := os.MkdirAll(filepath.Dir(full), dmode); err != nil {
 			return fmt.Errorf("write configuration: %w", err)
+		}
+		if f.Secret() {
+			// The folder may exist from before (a shared volume).
+			if err := os.Chmod(filepath.Dir(full), 0o700); err != nil {
+				return fmt.Errorf("write configuration: %w", err)
+			}
 		}
 		if err := renameio.WriteFile(full, f.Content, f.Mode); err != nil {
 			return fmt.Errorf("write configuration: %w", err)

@@ -223,8 +223,37 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	p.Ops = append(p.Ops, listAdds...)
 	p.Ops = append(p.Ops, listDels...)
 	p.Ops = append(p.Ops, delCerts...)
-	p.Ops = append(p.Ops, diffServers(oldSrv, newSrv)...)
-	p.Ops = append(p.Ops, maps...)
+	// Servers are added before the maps send traffic to them, and removed
+	// after the maps stopped sending it there.
+	var adds, dels []Op
+	for _, o := range diffServers(oldSrv, newSrv) {
+		if o.Kind == OpServerAdd {
+			adds = append(adds, o)
+		} else {
+			dels = append(dels, o)
+		}
+	}
+	// A changed server (same name) must be deleted before it is added:
+	// then removals come first.
+	changed := map[string]bool{}
+	for _, o := range dels {
+		changed[o.Backend+"/"+o.Server] = true
+	}
+	reAdd := false
+	for _, o := range adds {
+		if changed[o.Backend+"/"+o.Server] {
+			reAdd = true
+		}
+	}
+	if reAdd {
+		p.Ops = append(p.Ops, dels...)
+		p.Ops = append(p.Ops, adds...)
+		p.Ops = append(p.Ops, maps...)
+	} else {
+		p.Ops = append(p.Ops, adds...)
+		p.Ops = append(p.Ops, maps...)
+		p.Ops = append(p.Ops, dels...)
+	}
 	return p
 }
 
@@ -356,6 +385,18 @@ func diffCrtList(cur, next []byte, root string) (add, del []string, why string) 
 		if c := lineCert(l); countO[c] > 1 || countN[c] > 1 {
 			return nil, nil, fmt.Sprintf("certificate %s is on several lines", strings.TrimPrefix(c, root))
 		}
+	}
+	// A line whose options or names change keeps its certificate: HAProxy
+	// deletes lines by certificate, so it would delete both.
+	for _, l := range add {
+		for _, d := range del {
+			if lineCert(l) == d {
+				return nil, nil, fmt.Sprintf("the line of certificate %s changes", strings.TrimPrefix(d, root))
+			}
+		}
+	}
+	if len(add) == 0 && len(del) == 0 {
+		return nil, nil, "lines moved"
 	}
 	return add, del, ""
 }

@@ -107,10 +107,13 @@ func TestMakePlan(t *testing.T) {
 		{"new certificate no line uses", with(base(), map[string]string{"certs/default/new.pem": "NEW"}), "no crt-list line", ""},
 		{"server added and removed", with(base(), map[string]string{
 			"haproxy.cfg": strings.Replace(baseCfg, "server 10.0.0.2:8080 10.0.0.2:8080", "server 10.0.0.3:8080 10.0.0.3:8080", 1),
-		}), "", "server-del default_web_80/10.0.0.2:8080; server-add default_web_80/10.0.0.3:8080"},
+		}), "", "server-add default_web_80/10.0.0.3:8080; server-del default_web_80/10.0.0.2:8080"},
 		{"server line changed", with(base(), map[string]string{
 			"haproxy.cfg": strings.Replace(baseCfg, "server 10.0.0.1:8080 10.0.0.1:8080", "server 10.0.0.1:8080 10.0.0.1:8080 proto h2", 1),
 		}), "", "server-del default_web_80/10.0.0.1:8080; server-add default_web_80/10.0.0.1:8080"},
+		{"a crt-list line's options changed", with(base(), map[string]string{
+			"crt-lists/https-443.crt-list": strings.Replace(baseList, "foo.pem foo.example.com", "foo.pem [ssl-min-ver TLSv1.3] foo.example.com", 1),
+		}), "line of certificate", ""},
 		{"a rule changed", with(base(), map[string]string{
 			"haproxy.cfg": strings.Replace(baseCfg, "default/web/0", "default/web/1", 1),
 		}), "beyond server lines", ""},

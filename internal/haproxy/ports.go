@@ -1,9 +1,11 @@
 package haproxy
 
 import (
+	"context"
 	"fmt"
 	"net"
 	"strings"
+	"syscall"
 
 	"hagate.io/hagate/internal/bundle"
 )
@@ -47,7 +49,19 @@ func checkNewPorts(cur, next *bundle.Bundle) error {
 		if strings.HasPrefix(addr, ":::") {
 			network, host = "tcp", "[::]:"+strings.TrimPrefix(addr, ":::")
 		}
-		ln, err := net.Listen(network, host)
+		// HAProxy binds with SO_REUSEPORT: so does the probe, so that a
+		// port HAProxy itself holds (a restarted hagate attaching to it)
+		// is not taken for another process's.
+		lc := net.ListenConfig{Control: func(_, _ string, c syscall.RawConn) error {
+			var serr error
+			if err := c.Control(func(fd uintptr) {
+				serr = syscall.SetsockoptInt(int(fd), syscall.SOL_SOCKET, 0xf /* SO_REUSEPORT */, 1)
+			}); err != nil {
+				return err
+			}
+			return serr
+		}}
+		ln, err := lc.Listen(context.Background(), network, host)
 		if err != nil {
 			return fmt.Errorf("address %s cannot be bound (in use by another process, or not permitted); the new configuration is not loaded and HAProxy keeps serving the last good one: %w", addr, err)
 		}

@@ -48,9 +48,15 @@ func (d *Dir) Load() (*DirResult, error) {
 		present[p] = true
 		res, err := Load(Options{Paths: []string{p}})
 		if err != nil {
-			// Vanished between the listing and the reading: the next
-			// change notification reads the folder again.
+			// Unreadable for now (replaced, permissions mid-save): its
+			// last good version still applies.
 			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %v", p, err))
+			if prev, ok := d.last[p]; ok {
+				out.Stale = append(out.Stale, p)
+				for _, w := range merge(out.Snapshot, prev, seen) {
+					out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s", p, w))
+				}
+			}
 			continue
 		}
 		out.Warnings = append(out.Warnings, res.Warnings...)

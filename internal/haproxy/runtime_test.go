@@ -1,0 +1,70 @@
+package haproxy
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/haproxytech/client-native/v6/runtime"
+	"github.com/haproxytech/client-native/v6/runtime/options"
+
+	"hagate.io/hagate/internal/testutil/haproxytest"
+)
+
+// TestReplaceMapOnRealHAProxy swaps a map's entries through the Runtime
+// API, in order, and checks the lookups change.
+func TestReplaceMapOnRealHAProxy(t *testing.T) {
+	dir := t.TempDir()
+	port := haproxytest.FreePort(t)
+	mapFile := filepath.Join(dir, "hosts.map")
+	sock := filepath.Join(dir, "haproxy.sock")
+	if err := os.WriteFile(mapFile, []byte("a.example.com one\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	cfg := fmt.Sprintf(`global
+    stats socket %s mode 600 level admin
+defaults
+    mode http
+    timeout client 5s
+    timeout server 5s
+    timeout connect 5s
+frontend f
+    bind 127.0.0.1:%d
+    http-request return status 200 content-type text/plain lf-string "%%[req.hdr(host),lower,map_str(%s,none)]"
+`, sock, port, mapFile)
+	cfgPath := filepath.Join(dir, "haproxy.cfg")
+	if err := os.WriteFile(cfgPath, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	haproxytest.Start(t, cfgPath, fmt.Sprintf("127.0.0.1:%d", port))
+	rt, err := runtime.New(context.Background(), options.Socket(sock))
+	if err != nil {
+		t.Fatal(err)
+	}
+	get := func(host string) string {
+		req, _ := http.NewRequest("GET", fmt.Sprintf("http://127.0.0.1:%d/", port), nil)
+		req.Host = host
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return string(b)
+	}
+	if got := get("a.example.com"); got != "one" {
+		t.Fatalf("before: %q", got)
+	}
+	if err := replaceMap(rt, mapFile, []byte("b.example.com two\nc.example.com three\n")); err != nil {
+		t.Fatalf("replaceMap: %v", err)
+	}
+	for host, want := range map[string]string{"a.example.com": "none", "b.example.com": "two", "c.example.com": "three"} {
+		if got := get(host); got != want {
+			t.Errorf("%s -> %q, want %q", host, got, want)
+		}
+	}
+}
