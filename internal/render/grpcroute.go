@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 	"regexp"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -28,15 +27,9 @@ func (t *translator) compileGRPCRoute(r *route, o *gwapiv1.GRPCRoute) {
 
 func (t *translator) compileGRPCRule(r *gwapiv1.GRPCRoute, i int) (*compiledRule, error) {
 	rule := &r.Spec.Rules[i]
-	cr := &compiledRule{
-		name:    ruleName(r, i),
-		comment: fmt.Sprintf("GRPCRoute %s/%s rule %d", r.Namespace, r.Name, i),
-	}
-	if rule.Name != nil && *rule.Name != "" {
-		if len(validation.IsDNS1123Label(string(*rule.Name))) > 0 {
-			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *rule.Name)
-		}
-		cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
+	cr, err := newRule(kindGRPCRoute, r, i, rule.Name)
+	if err != nil {
+		return nil, err
 	}
 	matches := rule.Matches
 	if len(matches) == 0 {

@@ -35,9 +35,21 @@ type grpcRank struct {
 	service, method int
 }
 
-// compiledMatchName is the name of a rule: "namespace/route/index".
-func ruleName(o metav1.Object, i int) string {
-	return fmt.Sprintf("%s/%s/%d", o.GetNamespace(), o.GetName(), i)
+// newRule starts the compiled rule i of a route: its name
+// ("namespace/route/index") and its comment, with the rule's own name,
+// which must be a valid section name.
+func newRule(kind string, o metav1.Object, i int, name *gwapiv1.SectionName) (*compiledRule, error) {
+	cr := &compiledRule{
+		name:    fmt.Sprintf("%s/%s/%d", o.GetNamespace(), o.GetName(), i),
+		comment: fmt.Sprintf("%s %s/%s rule %d", kind, o.GetNamespace(), o.GetName(), i),
+	}
+	if name != nil && *name != "" {
+		if len(validation.IsDNS1123Label(string(*name))) > 0 {
+			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *name)
+		}
+		cr.comment += fmt.Sprintf(" (%s)", *name)
+	}
+	return cr, nil
 }
 
 // compileHTTPRoute compiles the rules of an HTTPRoute into r. A rule with
@@ -78,15 +90,9 @@ func (t *translator) compileRules(r *route, n int, compile func(int) (*compiledR
 // compileHTTPRule checks one HTTPRoute rule.
 func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule, error) {
 	rule := &r.Spec.Rules[i]
-	cr := &compiledRule{
-		name:    ruleName(r, i),
-		comment: fmt.Sprintf("HTTPRoute %s/%s rule %d", r.Namespace, r.Name, i),
-	}
-	if rule.Name != nil && *rule.Name != "" {
-		if len(validation.IsDNS1123Label(string(*rule.Name))) > 0 {
-			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *rule.Name)
-		}
-		cr.comment += fmt.Sprintf(" (%s)", *rule.Name)
+	cr, err := newRule(kindHTTPRoute, r, i, rule.Name)
+	if err != nil {
+		return nil, err
 	}
 	matches := rule.Matches
 	if len(matches) == 0 {
