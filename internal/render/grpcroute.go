@@ -2,9 +2,8 @@ package render
 
 import (
 	"fmt"
-	"strings"
-
 	"regexp"
+	"strings"
 
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 

@@ -1,8 +1,6 @@
 package render
 
-import (
-	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
-)
+import gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 // compileTLSRoute compiles the rules of a TLSRoute into r: each rule is
 // only weighted TCP backends.
