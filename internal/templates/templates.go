@@ -57,6 +57,7 @@ func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
 	"arg":              Arg,
 	"comment":          comment,
+	"sanRegex":         sanRegex,
 	"logFormat":        LogFormat,
 	"matchConds":       matchConds,
 	"ruleCond":         ruleCond,
@@ -206,6 +207,16 @@ func bindFunc(addr string) (func(int32) string, error) {
 		return func(p int32) string { return fmt.Sprintf("[%s]:%d", a, p) }, nil
 	}
 	return func(p int32) string { return fmt.Sprintf("%s:%d", a.Unmap(), p) }, nil
+}
+
+// sanRegex matches the hex of a DER certificate holding one of the
+// subject alternative names, at a byte boundary (an even offset).
+func sanRegex(sans []ir.SANCheck) string {
+	var alts []string
+	for _, s := range sans {
+		alts = append(alts, s.DERHex)
+	}
+	return Arg("^(?:[0-9A-F]{2})*(?:" + strings.Join(alts, "|") + ")")
 }
 
 // comment makes s safe inside a "#" comment line: control characters
