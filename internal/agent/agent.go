@@ -52,12 +52,11 @@ type Options struct {
 
 // Agent renders and applies.
 type Agent struct {
-	o       Options
-	engine  *haproxy.Engine
-	proc    *haproxy.Process
-	master  *haproxy.MasterCLI
-	started bool
-	cache   render.Cache
+	o      Options
+	engine *haproxy.Engine
+	proc   *haproxy.Process
+	master *haproxy.MasterCLI
+	cache  render.Cache
 }
 
 // New prepares an Agent; Start runs HAProxy.
@@ -156,7 +155,6 @@ func (a *Agent) Start(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.O
 		}
 		a.o.Log.Info("HAProxy started", "masterPID", a.proc.MasterPID(), "config", filepath.Join(a.o.ConfigDir, "haproxy.cfg"))
 	}
-	a.started = true
 	if a.o.Metrics != nil {
 		a.o.Metrics.SetReady(true)
 	}

@@ -187,7 +187,6 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{}, err
 	}
 	var applyErr error
-	var action string
 	start := time.Now()
 	out, res, err := r.apply(ctx, snap)
 	if err != nil {
@@ -196,8 +195,6 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	} else if res != "none" {
 		log.Info("applied", "action", res, "duration", time.Since(start).String())
 	}
-	action = res
-	_ = action
 	if out == nil {
 		return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
 	}
@@ -248,40 +245,21 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 			return nil, fmt.Errorf("list: %w", err)
 		}
 	}
-	for i := range gcs.Items {
-		s.GatewayClasses = append(s.GatewayClasses, &gcs.Items[i])
-	}
-	for i := range gws.Items {
-		g := &gws.Items[i]
+	s.GatewayClasses = pointers(gcs.Items)
+	for _, g := range pointers(gws.Items) {
 		if r.o.Gateway != nil && (g.Namespace != r.o.Gateway.Namespace || g.Name != r.o.Gateway.Name) {
 			continue
 		}
 		s.Gateways = append(s.Gateways, g)
 	}
-	for i := range hrs.Items {
-		s.HTTPRoutes = append(s.HTTPRoutes, &hrs.Items[i])
-	}
-	for i := range grs.Items {
-		s.GRPCRoutes = append(s.GRPCRoutes, &grs.Items[i])
-	}
-	for i := range trs.Items {
-		s.TLSRoutes = append(s.TLSRoutes, &trs.Items[i])
-	}
-	for i := range bps.Items {
-		s.BackendTLSPolicies = append(s.BackendTLSPolicies, &bps.Items[i])
-	}
-	for i := range rgs.Items {
-		s.ReferenceGrants = append(s.ReferenceGrants, &rgs.Items[i])
-	}
-	for i := range svcs.Items {
-		s.Services = append(s.Services, &svcs.Items[i])
-	}
-	for i := range eps.Items {
-		s.EndpointSlices = append(s.EndpointSlices, &eps.Items[i])
-	}
-	for i := range nss.Items {
-		s.Namespaces = append(s.Namespaces, &nss.Items[i])
-	}
+	s.HTTPRoutes = pointers(hrs.Items)
+	s.GRPCRoutes = pointers(grs.Items)
+	s.TLSRoutes = pointers(trs.Items)
+	s.BackendTLSPolicies = pointers(bps.Items)
+	s.ReferenceGrants = pointers(rgs.Items)
+	s.Services = pointers(svcs.Items)
+	s.EndpointSlices = pointers(eps.Items)
+	s.Namespaces = pointers(nss.Items)
 	refs := render.ReferencedObjects(s, render.Options{ControllerName: r.o.ControllerName})
 	for _, n := range refs.Secrets {
 		o, err := r.read(ctx, n, r.secrets, &corev1.Secret{})
@@ -304,6 +282,15 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	prune(r.secrets, refs.Secrets)
 	prune(r.cms, refs.ConfigMaps)
 	return s, nil
+}
+
+// pointers returns pointers to the items of a list (the cache's copies).
+func pointers[T any](items []T) []*T {
+	out := make([]*T, len(items))
+	for i := range items {
+		out[i] = &items[i]
+	}
+	return out
 }
 
 // read returns a referenced Secret or ConfigMap: from memory when the

@@ -25,6 +25,7 @@ import (
 	"hagate.io/hagate/internal/snapshot"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
+	"hagate.io/hagate/internal/testutil/metricstest"
 	"hagate.io/hagate/internal/testutil/pki"
 )
 
@@ -110,50 +111,6 @@ func startBenchAgent(b *testing.B, w *benchWorld) (*agent.Agent, *metrics.Metric
 	return a, m, took
 }
 
-// histogramMean is the mean of a histogram (with the given label value,
-// or all), in milliseconds.
-func histogramMean(b *testing.B, m *metrics.Metrics, name, label string) float64 {
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	var sum float64
-	var n uint64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, x := range mf.Metric {
-			if label != "" && !hasLabel(x, label) {
-				continue
-			}
-			sum += x.GetHistogram().GetSampleSum()
-			n += x.GetHistogram().GetSampleCount()
-		}
-	}
-	if n == 0 {
-		return 0
-	}
-	return sum / float64(n) * 1000
-}
-
-func gatherCounter(b *testing.B, m *metrics.Metrics, name string) float64 {
-	mfs, err := m.Registry.Gather()
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			var s float64
-			for _, x := range mf.Metric {
-				s += x.GetCounter().GetValue()
-			}
-			return s
-		}
-	}
-	return 0
-}
-
 // BenchmarkCertRotation measures one certificate rotation with 10, 1,000
 // and 5,000 certificates loaded: from handing the new Snapshot to the agent
 // to a TLS client being served the new certificate. It must stay a Runtime
@@ -168,7 +125,7 @@ func BenchmarkCertRotation(b *testing.B) {
 			addr := fmt.Sprintf("127.0.0.1:%d", w.port)
 			target := n / 2
 			host := fmt.Sprintf("h%d.example.com", target)
-			reloads := gatherCounter(b, m, "hagate_haproxy_reloads_total")
+			reloads := metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", "")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				b.StopTimer()
@@ -188,12 +145,12 @@ func BenchmarkCertRotation(b *testing.B) {
 				}
 			}
 			b.StopTimer()
-			if r := gatherCounter(b, m, "hagate_haproxy_reloads_total"); r != reloads {
+			if r := metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", ""); r != reloads {
 				b.Errorf("%v reloads during rotations", r-reloads)
 			}
-			b.ReportMetric(gatherCounter(b, m, "hagate_haproxy_reloads_total")-reloads, "reloads")
-			b.ReportMetric(histogramMean(b, m, "hagate_apply_duration_seconds", "runtime"), "runtime-apply-ms")
-			b.ReportMetric(histogramMean(b, m, "hagate_render_duration_seconds", ""), "render-ms")
+			b.ReportMetric(metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", "")-reloads, "reloads")
+			b.ReportMetric(metricstest.HistogramMeanMillis(b, m.Registry, "hagate_apply_duration_seconds", "runtime"), "runtime-apply-ms")
+			b.ReportMetric(metricstest.HistogramMeanMillis(b, m.Registry, "hagate_render_duration_seconds", ""), "render-ms")
 			b.ReportMetric(startTook.Seconds(), "haproxy-start-s")
 		})
 	}
@@ -236,7 +193,7 @@ func BenchmarkReload(b *testing.B) {
 					}
 				}(i%2 == 0)
 			}
-			reloads := gatherCounter(b, m, "hagate_haproxy_reloads_total")
+			reloads := metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", "")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				w.snap.HTTPRoutes = append(w.snap.HTTPRoutes, benchRoute(n+i))
@@ -247,8 +204,8 @@ func BenchmarkReload(b *testing.B) {
 			b.StopTimer()
 			close(stop)
 			wg.Wait()
-			b.ReportMetric(gatherCounter(b, m, "hagate_haproxy_reloads_total")-reloads, "reloads")
-			b.ReportMetric(histogramMean(b, m, "hagate_apply_duration_seconds", "reload"), "reload-apply-ms")
+			b.ReportMetric(metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", "")-reloads, "reloads")
+			b.ReportMetric(metricstest.HistogramMeanMillis(b, m.Registry, "hagate_apply_duration_seconds", "reload"), "reload-apply-ms")
 			b.ReportMetric(float64(ok.Load()), "requests-ok")
 			b.ReportMetric(float64(failed.Load()), "requests-failed")
 			if failed.Load() > 0 {

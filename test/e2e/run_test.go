@@ -19,13 +19,13 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
-	dto "github.com/prometheus/client_model/go"
 
 	"hagate.io/hagate/internal/agent"
 	"hagate.io/hagate/internal/haproxy"
 	"hagate.io/hagate/internal/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
+	"hagate.io/hagate/internal/testutil/metricstest"
 	"hagate.io/hagate/internal/testutil/pki"
 )
 
@@ -122,36 +122,6 @@ func (e *runEnv) gateway(certs ...string) {
 	e.write("gateway.yaml", runGateway, map[string]any{"HTTPS": e.https, "HTTP": e.http, "Certs": certs})
 }
 
-// counter reads a metric of the registry.
-func (e *runEnv) counter(name, label string) float64 {
-	mfs, err := e.m.Registry.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var sum float64
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.Metric {
-			if label != "" && !hasLabel(m, label) {
-				continue
-			}
-			sum += m.GetCounter().GetValue()
-		}
-	}
-	return sum
-}
-
-func hasLabel(m *dto.Metric, value string) bool {
-	for _, l := range m.Label {
-		if l.GetValue() == value {
-			return true
-		}
-	}
-	return false
-}
-
 // workers returns the PIDs of HAProxy's current workers.
 func (e *runEnv) workers() []int {
 	procs, err := e.a.Process().CLI().ShowProc(context.Background())
@@ -165,6 +135,11 @@ func (e *runEnv) workers() []int {
 		}
 	}
 	return pids
+}
+
+// counter reads a counter of the run's metrics.
+func (e *runEnv) counter(name, label string) float64 {
+	return metricstest.Counter(e.t, e.m.Registry, name, label)
 }
 
 // eventually polls cond every 20ms for up to d and says how long it took.

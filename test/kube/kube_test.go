@@ -19,8 +19,6 @@ import (
 	"time"
 
 	"github.com/go-logr/logr/funcr"
-	dto "github.com/prometheus/client_model/go"
-	"k8s.io/apimachinery/pkg/types"
 
 	"hagate.io/hagate/internal/agent"
 	"hagate.io/hagate/internal/controller"
@@ -28,6 +26,7 @@ import (
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/kubetest"
+	"hagate.io/hagate/internal/testutil/metricstest"
 	"hagate.io/hagate/internal/testutil/netns"
 	"hagate.io/hagate/internal/testutil/pki"
 )
@@ -137,19 +136,8 @@ func (e *env) secret(ns, name, host string) {
 }
 
 func (e *env) counter(name string) float64 {
-	mfs, _ := e.m.Registry.Gather()
-	var s float64
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			for _, x := range mf.Metric {
-				s += x.GetCounter().GetValue()
-			}
-		}
-	}
-	return s
+	return metricstest.Counter(e.t, e.m.Registry, name, "")
 }
-
-var _ = dto.Metric{}
 
 func (e *env) get(sni, path string) int {
 	c := backend.NewClient(backend.ClientOptions{ServerName: sni, RootCAs: e.ca.Pool(), DialAddr: fmt.Sprintf("127.0.0.1:%d", e.https)})
@@ -276,5 +264,4 @@ func TestKubernetesMode(t *testing.T) {
 		cluster.Kubectl(t, "delete", "httproute", "-n", "default", "web")
 		eventually(t, "404 after the API server came back", 60*time.Second, func() bool { return e.get("www.example.com", "/") == 404 })
 	})
-	_ = types.NamespacedName{}
 }
