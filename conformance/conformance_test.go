@@ -1,0 +1,242 @@
+//go:build conformance
+
+// Package conformance runs the Gateway API project's own conformance suite
+// (sigs.k8s.io/gateway-api/conformance, unmodified) against hagate on this
+// machine: a private kube-apiserver (kubetest), the harness's Node for the
+// echo-basic Pods and its Provisioner for one hagate + HAProxy per Gateway.
+// `make conformance` runs it; see README.md, "Conformance".
+package conformance
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-logr/logr"
+	"github.com/go-logr/logr/funcr"
+	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	"k8s.io/client-go/kubernetes"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/apis/v1alpha2"
+	"sigs.k8s.io/gateway-api/apis/v1alpha3"
+	xv1alpha1 "sigs.k8s.io/gateway-api/apisx/v1alpha1"
+	"sigs.k8s.io/gateway-api/conformance"
+	confv1 "sigs.k8s.io/gateway-api/conformance/apis/v1"
+	"sigs.k8s.io/gateway-api/conformance/utils/config"
+	"sigs.k8s.io/gateway-api/conformance/utils/suite"
+	"sigs.k8s.io/gateway-api/pkg/features"
+
+	"hagate.io/hagate/conformance/harness"
+	"hagate.io/hagate/internal/render"
+	"hagate.io/hagate/internal/testutil/kubetest"
+	"hagate.io/hagate/internal/testutil/netns"
+)
+
+const (
+	gatewayClass = "hagate"
+	// hosts is how many Pods may run at once (one network namespace each).
+	hosts = 48
+	// gatewayAPIVersion is the conformance module's version, which names
+	// the report folder.
+	gatewayAPIVersion = "v1.6.3"
+)
+
+// Claimed are the features hagate claims in the report: every feature the
+// suite then runs must pass.
+var Claimed = []features.FeatureName{
+	features.SupportGateway,
+	features.SupportHTTPRoute,
+	features.SupportReferenceGrant,
+	features.SupportTLSRoute,
+	features.SupportTLSRouteModeTerminate,
+	features.SupportTLSRouteModeMixed,
+	features.SupportGatewayFrontendClientCertificateValidation,
+	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+	features.SupportBackendTLSPolicy,
+	features.SupportBackendTLSPolicySANValidation,
+	features.SupportGatewayBackendClientCertificate,
+	features.SupportGRPCRoute,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+}
+
+// Environment knobs (make conformance passes them through):
+//   - HAGATE_CONFORMANCE_RUN_TEST: one test by its ShortName.
+//   - HAGATE_CONFORMANCE_SKIP: comma-separated ShortNames not to run.
+//   - HAGATE_CONFORMANCE_PROFILES: comma-separated profiles (default
+//     GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC).
+//   - HAGATE_CONFORMANCE_REPORT: report path (default
+//     conformance/reports/<version>/hagate-default-report.yaml; "-": none).
+//   - HAGATE_CONFORMANCE_DIR: where Pod and agent logs go (default
+//     .local/conformance).
+func TestConformance(t *testing.T) {
+	root := moduleRoot(t)
+	work := envOr("HAGATE_CONFORMANCE_DIR", filepath.Join(root, ".local", "conformance"))
+	if err := os.RemoveAll(work); err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(work, "bin")
+	hagate := goBuild(t, root, bin, "hagate", "./cmd/hagate")
+	echo := goBuild(t, root, bin, "echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	cluster, stopCluster, err := kubetest.Start(ctx, os.Stderr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stopCluster)
+
+	scheme := runtime.NewScheme()
+	for _, add := range []func(*runtime.Scheme) error{
+		clientgoscheme.AddToScheme, gwapiv1.Install, v1alpha2.Install, v1alpha3.Install,
+		xv1alpha1.Install, apiextensionsv1.AddToScheme,
+	} {
+		if err := add(scheme); err != nil {
+			t.Fatal(err)
+		}
+	}
+	clientOpts := client.Options{Scheme: scheme}
+	c, err := client.New(cluster.Config, clientOpts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cs, err := kubernetes.NewForConfig(cluster.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctrllog.SetLogger(logr.Discard())
+
+	var pool []harness.Host
+	for range hosts {
+		pool = append(pool, nsHost{netns.New(t, "")})
+	}
+	log := funcr.New(func(prefix, args string) { t.Logf("%s %s", prefix, args) }, funcr.Options{Verbosity: verbosity()})
+	node := &harness.Node{C: c, EchoBasic: echo, Dir: filepath.Join(work, "pods"), Hosts: pool, Log: log.WithName("node")}
+	prov := &harness.Provisioner{
+		C: c, Hagate: hagate, Kubeconfig: cluster.Kubeconfig, GatewayClass: gatewayClass,
+		Dir: filepath.Join(work, "agents"), StateDir: t.TempDir(), Log: log.WithName("provisioner"),
+	}
+	var wg sync.WaitGroup
+	runCtx, stopRun := context.WithCancel(ctx)
+	wg.Add(2)
+	go func() { defer wg.Done(); node.Run(runCtx) }()
+	go func() {
+		defer wg.Done()
+		if err := prov.Run(runCtx); err != nil {
+			t.Errorf("provisioner: %v", err)
+		}
+	}()
+	t.Cleanup(func() { stopRun(); wg.Wait() })
+
+	gc := &gwapiv1.GatewayClass{
+		ObjectMeta: metav1.ObjectMeta{Name: gatewayClass},
+		Spec:       gwapiv1.GatewayClassSpec{ControllerName: gwapiv1.GatewayController(render.DefaultControllerName)},
+	}
+	if err := c.Create(ctx, gc); err != nil {
+		t.Fatal(err)
+	}
+
+	report := envOr("HAGATE_CONFORMANCE_REPORT",
+		filepath.Join(root, "conformance", "reports", gatewayAPIVersion, "hagate-default-report.yaml"))
+	if report == "-" {
+		report = ""
+	} else if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	profiles := []suite.ConformanceProfileName{}
+	for _, p := range strings.Split(envOr("HAGATE_CONFORMANCE_PROFILES", "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC"), ",") {
+		profiles = append(profiles, suite.ConformanceProfileName(strings.TrimSpace(p)))
+	}
+	var skip []string
+	if s := os.Getenv("HAGATE_CONFORMANCE_SKIP"); s != "" {
+		skip = strings.Split(s, ",")
+	}
+	opts := suite.ConformanceOptions{
+		ConfigurableOptions: suite.ConfigurableOptions{
+			GatewayClassName:     gatewayClass,
+			CleanupBaseResources: true,
+			CleanupTestResources: true,
+			SupportedFeatures:    Claimed,
+			ConformanceProfiles:  profiles,
+			ReportOutputPath:     report,
+			RunTest:              os.Getenv("HAGATE_CONFORMANCE_RUN_TEST"),
+			SkipTests:            skip,
+			Mode:                 "default",
+			TimeoutConfig:        config.DefaultTimeoutConfig(),
+			Implementation: confv1.Implementation{
+				Organization: "hagate",
+				Project:      "hagate",
+				URL:          "https://hagate.io",
+				Version:      version(t, root),
+				Contact:      []string{"hagate maintainers"},
+			},
+		},
+		Client:        c,
+		ClientOptions: clientOpts,
+		Clientset:     cs,
+		RestConfig:    cluster.Config,
+	}
+	t0 := time.Now()
+	conformance.RunConformanceWithOptions(t, opts)
+	t.Logf("conformance suite ran in %s; logs of Pods and agents in %s", time.Since(t0).Round(time.Second), work)
+}
+
+// nsHost is a network namespace as a harness.Host.
+type nsHost struct{ h *netns.Host }
+
+func (n nsHost) NetnsName() string { return n.h.Name }
+func (n nsHost) IP() string        { return n.h.Addr }
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func verbosity() int {
+	if os.Getenv("HAGATE_CONFORMANCE_VERBOSE") != "" {
+		return 1
+	}
+	return 0
+}
+
+func moduleRoot(t *testing.T) string {
+	out, err := exec.Command("go", "list", "-m", "-f", "{{.Dir}}").Output()
+	if err != nil {
+		t.Fatalf("go list -m: %v", err)
+	}
+	return strings.TrimSpace(string(out))
+}
+
+func goBuild(t *testing.T, root, dir, name, pkg string) string {
+	out := filepath.Join(dir, name)
+	cmd := exec.Command("go", "build", "-o", out, pkg)
+	cmd.Dir = root
+	if b, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("go build %s: %v\n%s", pkg, err, b)
+	}
+	return out
+}
+
+// version is the commit under test ("-dirty" with local changes).
+func version(t *testing.T, root string) string {
+	cmd := exec.Command("git", "describe", "--always", "--dirty", "--abbrev=12")
+	cmd.Dir = root
+	out, err := cmd.Output()
+	if err != nil {
+		return "dev"
+	}
+	return fmt.Sprintf("git-%s", strings.TrimSpace(string(out)))
+}
