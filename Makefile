@@ -5,7 +5,7 @@ BIN     := bin/hagate
 KUBE_APISERVER := .local/bin/kube-apiserver
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test golden lint bench run clean kube-apiserver cluster-up cluster-down
+.PHONY: help deps build test conformance golden lint bench run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,6 +19,9 @@ build: ## build the hagate CLI into bin/hagate
 test: deps kube-apiserver ## run go vet and every test (installs HAProxy, etcd first when missing; builds kube-apiserver once)
 	$(GO) vet ./...
 	HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
+
+conformance: deps kube-apiserver ## run the Gateway API conformance suite (v1.6.3) against hagate; report in conformance/reports/
+	@bash hack/conformance.sh
 
 golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
 	$(GO) test ./internal/pipeline -run TestGolden -count=1 -update

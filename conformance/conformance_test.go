@@ -13,6 +13,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -38,6 +39,7 @@ import (
 	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"hagate.io/hagate/conformance/harness"
+	"hagate.io/hagate/internal/controller"
 	"hagate.io/hagate/internal/render"
 	"hagate.io/hagate/internal/testutil/kubetest"
 	"hagate.io/hagate/internal/testutil/netns"
@@ -52,9 +54,11 @@ const (
 	gatewayAPIVersion = "v1.6.3"
 )
 
-// Claimed are the features hagate claims in the report: every feature the
-// suite then runs must pass.
-var Claimed = []features.FeatureName{
+// required are the features hagate must claim and pass (issue 7);
+// claimed is what it claims: every feature its GatewayClass status
+// advertises (controller.SupportedFeatures), so that the suite checks what
+// users are told.
+var required = []features.FeatureName{
 	features.SupportGateway,
 	features.SupportHTTPRoute,
 	features.SupportReferenceGrant,
@@ -68,6 +72,19 @@ var Claimed = []features.FeatureName{
 	features.SupportGatewayBackendClientCertificate,
 	features.SupportGRPCRoute,
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+}
+
+func claimed(t *testing.T) []features.FeatureName {
+	var out []features.FeatureName
+	for _, f := range controller.SupportedFeatures {
+		out = append(out, features.FeatureName(f))
+	}
+	for _, f := range required {
+		if !slices.Contains(out, f) {
+			t.Fatalf("controller.SupportedFeatures does not list %s, which hagate must claim", f)
+		}
+	}
+	return out
 }
 
 // Environment knobs (make conformance passes them through):
@@ -89,8 +106,10 @@ func TestConformance(t *testing.T) {
 	hagate := goBuild(t, root, bin, "hagate", "./cmd/hagate")
 	echo := goBuild(t, root, bin, "echo-basic", "sigs.k8s.io/gateway-api/conformance/echo-basic")
 
+	// The suite's parallel tests run after this function returns: what
+	// they need stops in t.Cleanup, never in a defer.
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	t.Cleanup(cancel)
 	cluster, stopCluster, err := kubetest.Start(ctx, os.Stderr)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +141,7 @@ func TestConformance(t *testing.T) {
 		pool = append(pool, nsHost{netns.New(t, "")})
 	}
 	log := funcr.New(func(prefix, args string) { t.Logf("%s %s", prefix, args) }, funcr.Options{Verbosity: verbosity()})
-	node := &harness.Node{C: c, EchoBasic: echo, Dir: filepath.Join(work, "pods"), Hosts: pool, Log: log.WithName("node")}
+	node := &harness.Node{C: c, Config: cluster.Config, EchoBasic: echo, Dir: filepath.Join(work, "pods"), Hosts: pool, Log: log.WithName("node")}
 	prov := &harness.Provisioner{
 		C: c, Hagate: hagate, Kubeconfig: cluster.Kubeconfig, GatewayClass: gatewayClass,
 		Dir: filepath.Join(work, "agents"), StateDir: t.TempDir(), Log: log.WithName("provisioner"),
@@ -167,7 +186,7 @@ func TestConformance(t *testing.T) {
 			GatewayClassName:     gatewayClass,
 			CleanupBaseResources: true,
 			CleanupTestResources: true,
-			SupportedFeatures:    Claimed,
+			SupportedFeatures:    claimed(t),
 			ConformanceProfiles:  profiles,
 			ReportOutputPath:     report,
 			RunTest:              os.Getenv("HAGATE_CONFORMANCE_RUN_TEST"),
@@ -188,8 +207,10 @@ func TestConformance(t *testing.T) {
 		RestConfig:    cluster.Config,
 	}
 	t0 := time.Now()
+	t.Cleanup(func() {
+		t.Logf("conformance suite ran in %s; logs of Pods and agents in %s", time.Since(t0).Round(time.Second), work)
+	})
 	conformance.RunConformanceWithOptions(t, opts)
-	t.Logf("conformance suite ran in %s; logs of Pods and agents in %s", time.Since(t0).Round(time.Second), work)
 }
 
 // nsHost is a network namespace as a harness.Host.

@@ -12,7 +12,7 @@ package harness
 import (
 	"context"
 	"crypto/rand"
-	"encoding/hex"
+	"crypto/sha256"
 	"errors"
 	"fmt"
 	"net"
@@ -36,6 +36,7 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	"k8s.io/apimachinery/pkg/util/intstr"
+	"k8s.io/client-go/rest"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
@@ -53,6 +54,9 @@ type Host interface {
 // (only the coredns Pod of the base manifests, used by UDPRoute tests).
 const EchoImage = "gateway-api/echo-basic"
 
+// NodeName is the node every Pod is bound to (there is no Node object).
+const NodeName = "hagate-conformance-node"
+
 const (
 	managedBy    = "hagate-conformance-node"
 	sliceSuffix  = "-hagate-node"
@@ -64,10 +68,14 @@ const (
 
 // Node runs the Pods of Deployments as echo-basic processes, one per Host,
 // sets their status as a kubelet would, keeps Deployment status and
-// EndpointSlices of Services with selectors up to date, and creates each
-// namespace's default ServiceAccount.
+// EndpointSlices of Services with selectors up to date, creates each
+// namespace's default ServiceAccount and empties and finalizes deleted
+// namespaces.
 type Node struct {
 	C client.Client
+	// Config reaches the same API server (for the namespace controller's
+	// discovery and dynamic client).
+	Config *rest.Config
 	// EchoBasic is the echo-basic binary (built from the conformance
 	// module).
 	EchoBasic string
@@ -100,6 +108,10 @@ func (n *Node) Run(ctx context.Context) {
 	n.free = append([]Host(nil), n.Hosts...)
 	n.notes = map[string]bool{}
 	n.mu.Unlock()
+	nss, err := newNamespaces(n.Config)
+	if err != nil {
+		n.Log.Error(err, "namespace controller not started")
+	}
 	defer n.stopAll()
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
@@ -112,6 +124,12 @@ func (n *Node) Run(ctx context.Context) {
 			{"deployments", n.syncDeployments},
 			{"pods", n.syncPods},
 			{"endpointslices", n.syncEndpointSlices},
+			{"namespaces", func(ctx context.Context) error {
+				if nss == nil {
+					return nil
+				}
+				return nss.sync(ctx)
+			}},
 		} {
 			if err := step.fn(ctx); err != nil && ctx.Err() == nil {
 				n.once(step.name+err.Error(), "sync failed", "step", step.name, "error", err.Error())
@@ -276,23 +294,52 @@ func setDeploymentCondition(cs []appsv1.DeploymentCondition, typ appsv1.Deployme
 }
 
 func (n *Node) createPod(ctx context.Context, d *appsv1.Deployment) (*corev1.Pod, error) {
-	suffix := make([]byte, 3)
-	_, _ = rand.Read(suffix)
+	// Named as a ReplicaSet's Pods are, <deployment>-<template hash>-<5>:
+	// the suite finds a Pod's backend by cutting the last two parts.
+	hash := templateHash(d.UID)
+	labels := map[string]string{"pod-template-hash": hash}
+	for k, v := range d.Spec.Template.Labels {
+		labels[k] = v
+	}
 	p := &corev1.Pod{
 		ObjectMeta: metav1.ObjectMeta{
 			Namespace:   d.Namespace,
-			Name:        d.Name + "-" + hex.EncodeToString(suffix),
-			Labels:      d.Spec.Template.Labels,
+			Name:        d.Name + "-" + hash + "-" + randomName(5),
+			Labels:      labels,
 			Annotations: d.Spec.Template.Annotations,
 			OwnerReferences: []metav1.OwnerReference{*metav1.NewControllerRef(d,
 				appsv1.SchemeGroupVersion.WithKind("Deployment"))},
 		},
 		Spec: *d.Spec.Template.Spec.DeepCopy(),
 	}
+	p.Spec.NodeName = NodeName
 	if err := n.C.Create(ctx, p); err != nil {
 		return nil, fmt.Errorf("create a Pod of Deployment %s/%s: %w", d.Namespace, d.Name, err)
 	}
 	return p, nil
+}
+
+// nameChars are the characters of generated names (no vowels, as the
+// API server's generateName uses).
+const nameChars = "bcdfghjklmnpqrstvwxz2456789"
+
+func randomName(n int) string {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = nameChars[int(b[i])%len(nameChars)]
+	}
+	return string(b)
+}
+
+// templateHash is a stable 10-character name part for a Deployment.
+func templateHash(uid types.UID) string {
+	sum := sha256.Sum256([]byte(uid))
+	b := make([]byte, 10)
+	for i := range b {
+		b[i] = nameChars[int(sum[i])%len(nameChars)]
+	}
+	return string(b)
 }
 
 func podReady(p *corev1.Pod) bool {
@@ -312,9 +359,13 @@ func (n *Node) syncPods(ctx context.Context) error {
 		return err
 	}
 	seen := map[types.UID]bool{}
+	var deleting []*corev1.Pod
 	for i := range pods.Items {
 		p := &pods.Items[i]
 		if p.DeletionTimestamp != nil {
+			// A bound Pod stays until its kubelet confirms: stop it below,
+			// then delete it for good.
+			deleting = append(deleting, p)
 			continue
 		}
 		seen[p.UID] = true
@@ -345,6 +396,11 @@ func (n *Node) syncPods(ctx context.Context) error {
 	n.mu.Unlock()
 	for _, pr := range gone {
 		n.stop(pr)
+	}
+	for _, p := range deleting {
+		if err := client.IgnoreNotFound(n.C.Delete(ctx, p, client.GracePeriodSeconds(0))); err != nil {
+			return err
+		}
 	}
 	return nil
 }
@@ -692,6 +748,7 @@ func endpointSlice(svc *corev1.Service, pods []corev1.Pod) *discoveryv1.Endpoint
 		s.Endpoints = append(s.Endpoints, discoveryv1.Endpoint{
 			Addresses:  []string{p.Status.PodIP},
 			Conditions: discoveryv1.EndpointConditions{Ready: new(true), Serving: new(true), Terminating: new(false)},
+			NodeName:   new(p.Spec.NodeName),
 			TargetRef:  &corev1.ObjectReference{Kind: "Pod", Namespace: p.Namespace, Name: p.Name, UID: p.UID},
 		})
 	}
