@@ -16,9 +16,11 @@ deps: ## install haproxy, openssl, curl, etcd, iproute2, kubectl from Debian's p
 build: ## build the hagate CLI into bin/hagate
 	$(GO) build -o $(BIN) ./cmd/hagate
 
-test: deps kube-apiserver ## run go vet and every test (installs HAProxy, etcd first when missing; builds kube-apiserver once)
+test: deps kube-apiserver ## run go vet, every test and the conformance suite (installs HAProxy, etcd first when missing; builds kube-apiserver once)
 	$(GO) vet ./...
+	$(GO) vet -tags conformance ./conformance/...
 	HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
+	HAGATE_CONFORMANCE_REPORT=.local/conformance-report.yaml bash hack/conformance.sh
 
 conformance: deps kube-apiserver ## run the Gateway API conformance suite (v1.6.3) against hagate; report in conformance/reports/
 	@bash hack/conformance.sh
@@ -30,6 +32,7 @@ lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) vet -tags conformance ./conformance/...
 	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; else echo "staticcheck not on PATH: skipped"; fi
 
 bench: ## run the render benchmark
