@@ -21,6 +21,7 @@ import (
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
+	"golang.org/x/sys/unix"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -97,6 +98,7 @@ func claimed(t *testing.T) []features.FeatureName {
 //   - HAGATE_CONFORMANCE_DIR: where Pod and agent logs go (default
 //     .local/conformance).
 func TestConformance(t *testing.T) {
+	lockMachine(t)
 	root := moduleRoot(t)
 	work := envOr("HAGATE_CONFORMANCE_DIR", filepath.Join(root, ".local", "conformance"))
 	if err := os.RemoveAll(work); err != nil {
@@ -211,6 +213,23 @@ func TestConformance(t *testing.T) {
 		t.Logf("conformance suite ran in %s; logs of Pods and agents in %s", time.Since(t0).Round(time.Second), work)
 	})
 	conformance.RunConformanceWithOptions(t, opts)
+}
+
+// lockMachine waits until no other conformance run on this machine holds
+// /run/hagate-conformance.lock: runs bind the same loopback addresses
+// (127.0.9.1, 127.0.10.x). The kernel drops the lock when the process ends.
+func lockMachine(t *testing.T) {
+	f, err := os.OpenFile("/run/hagate-conformance.lock", os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Flock(int(f.Fd()), unix.LOCK_EX|unix.LOCK_NB); err != nil {
+		t.Logf("another conformance run holds %s; waiting", f.Name())
+		if err := unix.Flock(int(f.Fd()), unix.LOCK_EX); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Cleanup(func() { f.Close() })
 }
 
 // nsHost is a network namespace as a harness.Host.
