@@ -27,15 +27,17 @@ import (
 // SupportedFeatures are the Gateway API features hagate implements, as
 // written in GatewayClass status.supportedFeatures.
 var SupportedFeatures = []string{
-	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway",
-	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
+	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayBackendClientCertificate",
+	"GatewayFrontendClientCertificateValidation",
 	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
 	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GRPCRoute", "HTTPRoute",
-	"HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode", "HTTPRoute308RedirectStatusCode",
-	"HTTPRouteBackendProtocolH2C", "HTTPRouteMethodMatching", "HTTPRouteParentRefPort",
-	"HTTPRoutePathRedirect", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
-	"HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant", "TLSRoute",
-	"TLSRouteModeMixed", "TLSRouteModeTerminate",
+	"HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+	"HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C",
+	"HTTPRouteBackendProtocolWebSocket", "HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite",
+	"HTTPRouteMethodMatching", "HTTPRouteNamedRouteRule", "HTTPRouteParentRefPort",
+	"HTTPRoutePathRedirect", "HTTPRoutePathRewrite", "HTTPRoutePortRedirect",
+	"HTTPRouteQueryParamMatching", "HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect",
+	"ReferenceGrant", "TLSRoute", "TLSRouteModeMixed", "TLSRouteModeTerminate",
 }
 
 func builderOptions(needLeaderElection *bool) ctrlcontroller.Options {

@@ -227,6 +227,9 @@ type Rule struct {
 	Comment string
 	// Redirect, when set, answers with a redirect and nothing else.
 	Redirect *Redirect
+	// Rewrite, when set, changes the request's host and path before it
+	// is forwarded.
+	Rewrite *Rewrite
 	// RequestHeaders modify the request before it is forwarded.
 	RequestHeaders *HeaderModifier
 	// ResponseHeaders modify the response before it is returned.
@@ -244,20 +247,36 @@ type Redirect struct {
 	Hostname string
 	// Port is the port to write after the host; 0 writes none.
 	Port int32
+	// PathModifier, when set, changes the path of the location.
+	PathModifier
+	// Code is the HTTP status code (301, 302, 303, 307, 308).
+	Code int
+}
+
+// PathModifier replaces a request's path, whole or its matched prefix.
+// The zero value keeps the path.
+type PathModifier struct {
 	// FullPath replaces the whole path when set.
 	FullPath string
 	// PrefixReplace says the matched path prefix is replaced with
 	// PrefixTo.
 	PrefixReplace bool
 	// Prefixes are the rule's PathPrefix matches (as Match.PathPrefix:
-	// without trailing slash, "" for "/"); only letters, digits and
-	// "/._~-".
+	// without trailing slash, "" for "/"), longest first; only letters,
+	// digits and "/._~-".
 	Prefixes []string
 	// PrefixTo replaces the matched prefix; without trailing slash, ""
 	// for "/".
 	PrefixTo string
-	// Code is the HTTP status code (301, 302, 303, 307, 308).
-	Code int
+}
+
+// Rewrite changes the request before it is forwarded (the URLRewrite
+// filter).
+type Rewrite struct {
+	// Hostname, when set, replaces the Host header.
+	Hostname string
+	// Path changes the path; the query string is kept.
+	Path PathModifier
 }
 
 // HeaderModifier sets, adds and removes headers.

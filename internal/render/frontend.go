@@ -458,23 +458,39 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 		if f.Hostname != nil {
 			rd.Hostname = string(*f.Hostname)
 		}
-		if p := f.Path; p != nil {
-			switch p.Type {
-			case gwapiv1.FullPathHTTPPathModifier:
-				rd.FullPath = *p.ReplaceFullPath
-			case gwapiv1.PrefixMatchHTTPPathModifier:
-				rd.PrefixReplace = true
-				if p.ReplacePrefixMatch != nil {
-					rd.PrefixTo = normPrefix(*p.ReplacePrefixMatch)
-				}
-				// Longest first: the redirect line of the longest prefix
-				// that matches applies.
-				rd.Prefixes = append([]string(nil), cr.prefixes...)
-				sort.Slice(rd.Prefixes, func(i, j int) bool { return len(rd.Prefixes[i]) > len(rd.Prefixes[j]) })
-			}
-		}
+		rd.PathModifier = pathModifier(f.Path, cr.prefixes)
 		r.Redirect = rd
 		r.Backends = nil
 	}
+	if f := cr.rewrite; f != nil {
+		rw := &ir.Rewrite{Path: pathModifier(f.Path, cr.prefixes)}
+		if f.Hostname != nil {
+			rw.Hostname = string(*f.Hostname)
+		}
+		r.Rewrite = rw
+	}
 	return r
+}
+
+// pathModifier is a checked path modifier of a redirect or rewrite, for a
+// rule whose PathPrefix matches are prefixes.
+func pathModifier(p *gwapiv1.HTTPPathModifier, prefixes []string) ir.PathModifier {
+	var pm ir.PathModifier
+	if p == nil {
+		return pm
+	}
+	switch p.Type {
+	case gwapiv1.FullPathHTTPPathModifier:
+		pm.FullPath = *p.ReplaceFullPath
+	case gwapiv1.PrefixMatchHTTPPathModifier:
+		pm.PrefixReplace = true
+		if p.ReplacePrefixMatch != nil {
+			pm.PrefixTo = normPrefix(*p.ReplacePrefixMatch)
+		}
+		// Longest first: the line of the longest prefix that matches
+		// applies.
+		pm.Prefixes = append([]string(nil), prefixes...)
+		sort.SliceStable(pm.Prefixes, func(i, j int) bool { return len(pm.Prefixes[i]) > len(pm.Prefixes[j]) })
+	}
+	return pm
 }

@@ -21,8 +21,9 @@ type compiledRule struct {
 	reqHdr   *ir.HeaderModifier
 	respHdr  *ir.HeaderModifier
 	redirect *gwapiv1.HTTPRequestRedirectFilter
+	rewrite  *gwapiv1.HTTPURLRewriteFilter
 	// prefixes are the PathPrefix values of the matches, for a
-	// ReplacePrefixMatch redirect.
+	// ReplacePrefixMatch redirect or rewrite.
 	prefixes []string
 	backends []resolvedBackend
 	// grpc ranks the matches of a GRPCRoute rule (nil for HTTPRoute).
@@ -130,24 +131,26 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 		case gwapiv1.HTTPRouteFilterRequestRedirect:
 			err = checkRedirect(f.RequestRedirect)
 			cr.redirect = f.RequestRedirect
-			if err == nil && f.RequestRedirect.Path != nil && f.RequestRedirect.Path.Type == gwapiv1.PrefixMatchHTTPPathModifier {
-				if !allPrefix {
-					err = fmt.Errorf("a ReplacePrefixMatch redirect needs every match of its rule to be a PathPrefix match")
-				}
-				for _, p := range prefixMatches {
-					if err == nil && p != "" && !safePrefixRE.MatchString(p) {
-						err = fmt.Errorf("path prefix %q of a ReplacePrefixMatch redirect must be letters, digits and /._~-", p)
-					}
-				}
-				cr.prefixes = prefixMatches
+			if err == nil && f.RequestRedirect.Path != nil {
+				err = checkPrefixReplace(f.RequestRedirect.Path, allPrefix, prefixMatches, "redirect")
+			}
+		case gwapiv1.HTTPRouteFilterURLRewrite:
+			err = checkRewrite(f.URLRewrite)
+			cr.rewrite = f.URLRewrite
+			if err == nil && f.URLRewrite.Path != nil {
+				err = checkPrefixReplace(f.URLRewrite.Path, allPrefix, prefixMatches, "rewrite")
 			}
 		default:
-			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect are)", f.Type)
+			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite are)", f.Type)
 		}
 		if err != nil {
 			return nil, err
 		}
 	}
+	if cr.redirect != nil && cr.rewrite != nil {
+		return nil, fmt.Errorf("a rule cannot have both a RequestRedirect and a URLRewrite filter")
+	}
+	cr.prefixes = prefixMatches
 	for k, br := range rule.BackendRefs {
 		if len(br.Filters) > 0 {
 			return nil, fmt.Errorf("backendRef %d: filters on backendRefs are not supported", k)

@@ -233,20 +233,56 @@ func checkRedirect(f *gwapiv1.HTTPRequestRedirectFilter) error {
 			return fmt.Errorf("redirect status code %d is not supported (301, 302, 303, 307, 308)", *f.StatusCode)
 		}
 	}
-	if p := f.Path; p != nil {
-		switch p.Type {
-		case gwapiv1.FullPathHTTPPathModifier:
-			if p.ReplaceFullPath == nil {
-				return fmt.Errorf("redirect path of type ReplaceFullPath has no replaceFullPath")
-			}
-			return checkRedirectPath(*p.ReplaceFullPath)
-		case gwapiv1.PrefixMatchHTTPPathModifier:
-			if p.ReplacePrefixMatch == nil || *p.ReplacePrefixMatch == "" {
-				return nil // "/": the prefix is removed
-			}
-			return checkRedirectPath(*p.ReplacePrefixMatch)
-		default:
-			return fmt.Errorf("redirect path type %q is not supported", p.Type)
+	return checkPathModifier(f.Path, "redirect")
+}
+
+// checkPathModifier checks the path modifier of a redirect or a rewrite
+// (what); nil is none.
+func checkPathModifier(p *gwapiv1.HTTPPathModifier, what string) error {
+	if p == nil {
+		return nil
+	}
+	switch p.Type {
+	case gwapiv1.FullPathHTTPPathModifier:
+		if p.ReplaceFullPath == nil {
+			return fmt.Errorf("%s path of type ReplaceFullPath has no replaceFullPath", what)
+		}
+		return checkRedirectPath(*p.ReplaceFullPath, what)
+	case gwapiv1.PrefixMatchHTTPPathModifier:
+		if p.ReplacePrefixMatch == nil || *p.ReplacePrefixMatch == "" {
+			return nil // "/": the prefix is removed
+		}
+		return checkRedirectPath(*p.ReplacePrefixMatch, what)
+	default:
+		return fmt.Errorf("%s path type %q is not supported", what, p.Type)
+	}
+}
+
+// checkRewrite checks a URLRewrite filter: a hostname for the Host header
+// and a path modifier, written into HAProxy arguments as redirects are.
+func checkRewrite(f *gwapiv1.HTTPURLRewriteFilter) error {
+	if f == nil {
+		return fmt.Errorf("URLRewrite filter has no configuration")
+	}
+	if f.Hostname != nil && (!validHostname(string(*f.Hostname)) || isWildcard(string(*f.Hostname))) {
+		return fmt.Errorf("rewrite hostname %q is not a valid DNS name", *f.Hostname)
+	}
+	return checkPathModifier(f.Path, "rewrite")
+}
+
+// checkPrefixReplace checks that a ReplacePrefixMatch path modifier
+// (of a redirect or a rewrite: what) has PathPrefix matches only, whose
+// values can be written into a regular expression.
+func checkPrefixReplace(p *gwapiv1.HTTPPathModifier, allPrefix bool, prefixes []string, what string) error {
+	if p.Type != gwapiv1.PrefixMatchHTTPPathModifier {
+		return nil
+	}
+	if !allPrefix {
+		return fmt.Errorf("a ReplacePrefixMatch %s needs every match of its rule to be a PathPrefix match", what)
+	}
+	for _, v := range prefixes {
+		if v != "" && !safePrefixRE.MatchString(v) {
+			return fmt.Errorf("path prefix %q of a ReplacePrefixMatch %s must be letters, digits and /._~-", v, what)
 		}
 	}
 	return nil
@@ -256,9 +292,9 @@ func checkRedirect(f *gwapiv1.HTTPRequestRedirectFilter) error {
 // HAProxy's argument parser and regsub (they end up inside %[...]).
 var redirectPathRE = regexp.MustCompile(`^/[A-Za-z0-9/._~:@=&+-]*$`)
 
-func checkRedirectPath(p string) error {
+func checkRedirectPath(p, what string) error {
 	if !redirectPathRE.MatchString(p) || len(p) > 1024 {
-		return fmt.Errorf("redirect path %q must be an absolute path of letters, digits and /._~:@=&+-", p)
+		return fmt.Errorf("%s path %q must be an absolute path of letters, digits and /._~:@=&+-", what, p)
 	}
 	return nil
 }

@@ -62,6 +62,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"matchConds":       matchConds,
 	"ruleCond":         ruleCond,
 	"redirectLines":    redirectLines,
+	"rewritePaths":     rewritePaths,
 	"totalWeight":      totalWeight,
 	"weightedBackends": weightedBackends,
 	"serverAddr":       serverAddr,
@@ -359,26 +360,56 @@ func redirectLines(r *ir.Redirect) []redirectLine {
 		return []redirectLine{{Location: Arg(base.String() + r.FullPath + "%[pathq,regsub(^[^?]*,)]")}}
 	case r.PrefixReplace:
 		var out []redirectLine
-		for _, p := range r.Prefixes {
-			loc := base.String()
-			cond := ""
-			switch {
-			case p == "":
-				// Prefix "/": the replacement goes before the whole path.
-				loc += r.PrefixTo + "%[pathq]"
-			case r.PrefixTo == "":
-				loc += fmt.Sprintf("%%[pathq,regsub(^%s/?,/)]", regexQuote(p))
-				cond = fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/"))
-			default:
-				loc += fmt.Sprintf("%%[pathq,regsub(^%s,%s)]", regexQuote(p), r.PrefixTo)
-				cond = fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/"))
-			}
-			out = append(out, redirectLine{Location: Arg(loc), Cond: cond})
+		for _, pr := range prefixReplacements(r.PathModifier, "pathq") {
+			out = append(out, redirectLine{Location: Arg(base.String() + pr.Expr), Cond: pr.Cond})
 		}
 		return out
 	default:
 		return []redirectLine{{Location: Arg(base.String() + "%[pathq]")}}
 	}
+}
+
+// prefixReplacement is a path with its matched prefix replaced, as a
+// log-format expression, and the condition (" { ... }", empty for
+// always) under which that prefix is the one matched.
+type prefixReplacement struct {
+	Expr string
+	Cond string
+}
+
+// prefixReplacements are the replacements of a ReplacePrefixMatch path
+// modifier, one per prefix (longest first), applied to fetch ("path", or
+// "pathq" to keep the query string).
+func prefixReplacements(pm ir.PathModifier, fetch string) []prefixReplacement {
+	var out []prefixReplacement
+	for _, p := range pm.Prefixes {
+		switch {
+		case p == "":
+			// Prefix "/": the replacement goes before the whole path.
+			out = append(out, prefixReplacement{Expr: pm.PrefixTo + "%[" + fetch + "]"})
+		case pm.PrefixTo == "":
+			out = append(out, prefixReplacement{
+				Expr: fmt.Sprintf("%%[%s,regsub(^%s/?,/)]", fetch, regexQuote(p)),
+				Cond: fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/")),
+			})
+		default:
+			out = append(out, prefixReplacement{
+				Expr: fmt.Sprintf("%%[%s,regsub(^%s,%s)]", fetch, regexQuote(p), pm.PrefixTo),
+				Cond: fmt.Sprintf(" { path,concat(/) -m beg %s }", Arg(p+"/")),
+			})
+		}
+	}
+	return out
+}
+
+// rewritePaths are the rewrite's path replacements (see
+// prefixReplacements), as set-var-fmt arguments.
+func rewritePaths(pm ir.PathModifier) []prefixReplacement {
+	out := prefixReplacements(pm, "path")
+	for i := range out {
+		out[i].Expr = Arg(out[i].Expr)
+	}
+	return out
 }
 
 // regexQuote makes a path prefix (letters, digits and "/._~-", as render
