@@ -304,6 +304,10 @@ type WeightedBackend struct {
 	Backend string
 	// Weight is the share, relative to the rule's other backends; > 0.
 	Weight int32
+	// RequestHeaders and ResponseHeaders modify the requests of this share
+	// and their responses (filters on the backendRef), after the rule's.
+	RequestHeaders  *HeaderModifier
+	ResponseHeaders *HeaderModifier
 }
 
 // Mode is an HAProxy proxy mode.

@@ -35,6 +35,8 @@ type resolvedBackend struct {
 	proto   backendProto
 	weight  int32
 	problem *routeProblem
+	// reqHdr and respHdr are the backendRef's header filters.
+	reqHdr, respHdr *ir.HeaderModifier
 }
 
 // resolveBackend checks a backendRef of a route of kind fromKind in

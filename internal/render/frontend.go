@@ -427,7 +427,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 			if b.weight == 0 {
 				continue
 			}
-			wb := ir.WeightedBackend{Weight: b.weight}
+			wb := ir.WeightedBackend{Weight: b.weight, RequestHeaders: b.reqHdr, ResponseHeaders: b.respHdr}
 			if b.problem == nil {
 				wb.Backend = t.serviceBackend(b.svc, b.port, b.proto, l.g, false)
 			}

@@ -152,10 +152,21 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 	}
 	cr.prefixes = prefixMatches
 	for k, br := range rule.BackendRefs {
-		if len(br.Filters) > 0 {
-			return nil, fmt.Errorf("backendRef %d: filters on backendRefs are not supported", k)
-		}
 		rb := t.resolveBackend(kindHTTPRoute, r.Namespace, br.BackendRef, protoHTTP)
+		for _, f := range br.Filters {
+			var err error
+			switch f.Type {
+			case gwapiv1.HTTPRouteFilterRequestHeaderModifier:
+				rb.reqHdr, err = compileHeaderFilter(f.RequestHeaderModifier)
+			case gwapiv1.HTTPRouteFilterResponseHeaderModifier:
+				rb.respHdr, err = compileHeaderFilter(f.ResponseHeaderModifier)
+			default:
+				err = fmt.Errorf("filter type %q is not supported on backendRefs (RequestHeaderModifier, ResponseHeaderModifier are)", f.Type)
+			}
+			if err != nil {
+				return nil, fmt.Errorf("backendRef %d: %v", k, err)
+			}
+		}
 		if rb.weight > 0 || rb.problem != nil {
 			cr.backends = append(cr.backends, rb)
 		}

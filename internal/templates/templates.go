@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"net/netip"
 	"path"
+	"slices"
 	"strings"
 	"text/template"
 
@@ -55,19 +56,21 @@ func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
 }
 
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
-	"arg":              Arg,
-	"comment":          comment,
-	"sanRegex":         sanRegex,
-	"logFormat":        LogFormat,
-	"matchConds":       matchConds,
-	"ruleCond":         ruleCond,
-	"redirectLines":    redirectLines,
-	"rewritePaths":     rewritePaths,
-	"totalWeight":      totalWeight,
-	"weightedBackends": weightedBackends,
-	"serverAddr":       serverAddr,
-	"errorBackend":     func() string { return errorBackend },
-	"closedBackend":    func() string { return closedBackend },
+	"arg":                    Arg,
+	"comment":                comment,
+	"sanRegex":               sanRegex,
+	"logFormat":              LogFormat,
+	"matchConds":             matchConds,
+	"ruleCond":               ruleCond,
+	"redirectLines":          redirectLines,
+	"rewritePaths":           rewritePaths,
+	"backendRequestHeaders":  backendRequestHeaders,
+	"backendResponseHeaders": backendResponseHeaders,
+	"totalWeight":            totalWeight,
+	"weightedBackends":       weightedBackends,
+	"serverAddr":             serverAddr,
+	"errorBackend":           func() string { return errorBackend },
+	"closedBackend":          func() string { return closedBackend },
 	"tcpName": func(name string) string {
 		if name == errorBackend {
 			return closedBackend
@@ -427,31 +430,53 @@ func totalWeight(bs []ir.WeightedBackend) int32 {
 	return t
 }
 
-// weightedChoice is one use_backend line of a rule.
+// weightedChoice is one share of a rule's requests: its use_backend line
+// and its backendRef's header filters.
 type weightedChoice struct {
 	// Name is the backend.
 	Name string
 	// Below is the bound the rule's random draw must stay under; 0 for the
-	// last share, which takes whatever is left.
+	// last share, which takes whatever is left (use_backend lines are
+	// tried in order).
 	Below int32
+	// Share is the condition (" { ... }", empty when the rule has one
+	// share) that holds for this share's requests only.
+	Share string
+	// RequestHeaders and ResponseHeaders are the backendRef's filters.
+	RequestHeaders, ResponseHeaders *ir.HeaderModifier
 }
 
 func weightedBackends(bs []ir.WeightedBackend) []weightedChoice {
 	var out []weightedChoice
 	var sum int32
 	for i, b := range bs {
+		from := sum
 		sum += b.Weight
 		name := b.Backend
 		if name == "" {
 			name = errorBackend
 		}
-		c := weightedChoice{Name: name}
+		c := weightedChoice{Name: name, RequestHeaders: b.RequestHeaders, ResponseHeaders: b.ResponseHeaders}
 		if i < len(bs)-1 {
 			c.Below = sum
+			c.Share = fmt.Sprintf(" { var(txn.weight) -m int lt %d }", sum)
+		}
+		if i > 0 {
+			c.Share = fmt.Sprintf(" { var(txn.weight) -m int ge %d }", from) + c.Share
 		}
 		out = append(out, c)
 	}
 	return out
+}
+
+// backendRequestHeaders and backendResponseHeaders report whether a share
+// of the rule has header filters of its own.
+func backendRequestHeaders(bs []ir.WeightedBackend) bool {
+	return slices.ContainsFunc(bs, func(b ir.WeightedBackend) bool { return b.RequestHeaders != nil })
+}
+
+func backendResponseHeaders(bs []ir.WeightedBackend) bool {
+	return slices.ContainsFunc(bs, func(b ir.WeightedBackend) bool { return b.ResponseHeaders != nil })
 }
 
 func serverAddr(s ir.Server) string {
