@@ -385,16 +385,7 @@ func (n *Node) syncPods(ctx context.Context) error {
 			}
 		}
 	}
-	n.mu.Lock()
-	var gone []*pod
-	for uid, pr := range n.pods {
-		if !seen[uid] {
-			gone = append(gone, pr)
-			delete(n.pods, uid)
-		}
-	}
-	n.mu.Unlock()
-	for _, pr := range gone {
+	for _, pr := range takeUnseen(&n.mu, n.pods, seen) {
 		n.stop(pr)
 	}
 	for _, p := range deleting {
@@ -461,6 +452,21 @@ func (n *Node) start(ctx context.Context, p *corev1.Pod) (*pod, error) {
 	n.mu.Unlock()
 	n.Log.V(1).Info("pod started", "pod", pr.key.String(), "ip", h.IP(), "netns", h.NetnsName())
 	return pr, nil
+}
+
+// takeUnseen removes from m (guarded by mu) the entries whose key is not
+// in seen, and returns them.
+func takeUnseen[V any](mu *sync.Mutex, m map[types.UID]V, seen map[types.UID]bool) []V {
+	mu.Lock()
+	defer mu.Unlock()
+	var gone []V
+	for k, v := range m {
+		if !seen[k] {
+			gone = append(gone, v)
+			delete(m, k)
+		}
+	}
+	return gone
 }
 
 func (n *Node) release(h Host) {

@@ -120,16 +120,7 @@ func (p *Provisioner) sync(ctx context.Context) error {
 		p.agents[g.UID] = a
 		p.mu.Unlock()
 	}
-	p.mu.Lock()
-	var gone []*agent
-	for uid, a := range p.agents {
-		if !seen[uid] {
-			gone = append(gone, a)
-			delete(p.agents, uid)
-		}
-	}
-	p.mu.Unlock()
-	for _, a := range gone {
+	for _, a := range takeUnseen(&p.mu, p.agents, seen) {
 		p.stop(a)
 	}
 	return nil
