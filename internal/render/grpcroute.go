@@ -51,30 +51,38 @@ func (t *translator) compileGRPCRule(r *gwapiv1.GRPCRoute, i int) (*compiledRule
 		}
 		cr.grpc = append(cr.grpc, rank)
 	}
-	for _, f := range rule.Filters {
-		var err error
-		switch f.Type {
-		case gwapiv1.GRPCRouteFilterRequestHeaderModifier:
-			cr.reqHdr, err = compileHeaderFilter(f.RequestHeaderModifier)
-		case gwapiv1.GRPCRouteFilterResponseHeaderModifier:
-			cr.respHdr, err = compileHeaderFilter(f.ResponseHeaderModifier)
-		default:
-			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier are)", f.Type)
-		}
-		if err != nil {
-			return nil, err
-		}
+	if cr.reqHdr, cr.respHdr, err = grpcHeaderFilters(rule.Filters); err != nil {
+		return nil, err
 	}
 	for k, br := range rule.BackendRefs {
-		if len(br.Filters) > 0 {
-			return nil, fmt.Errorf("backendRef %d: filters on backendRefs are not supported", k)
-		}
 		rb := t.resolveBackend(kindGRPCRoute, r.Namespace, br.BackendRef, protoH2C)
+		if rb.reqHdr, rb.respHdr, err = grpcHeaderFilters(br.Filters); err != nil {
+			return nil, fmt.Errorf("backendRef %d: %v", k, err)
+		}
 		if rb.weight > 0 || rb.problem != nil {
 			cr.backends = append(cr.backends, rb)
 		}
 	}
 	return cr, nil
+}
+
+// grpcHeaderFilters compiles the filters of a GRPCRoute rule or backendRef:
+// header modifiers only.
+func grpcHeaderFilters(fs []gwapiv1.GRPCRouteFilter) (req, resp *ir.HeaderModifier, err error) {
+	for _, f := range fs {
+		switch f.Type {
+		case gwapiv1.GRPCRouteFilterRequestHeaderModifier:
+			req, err = compileHeaderFilter(f.RequestHeaderModifier)
+		case gwapiv1.GRPCRouteFilterResponseHeaderModifier:
+			resp, err = compileHeaderFilter(f.ResponseHeaderModifier)
+		default:
+			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier are)", f.Type)
+		}
+		if err != nil {
+			return nil, nil, err
+		}
+	}
+	return req, resp, nil
 }
 
 // compileGRPCMatch turns a service/method match into a path match.
