@@ -93,8 +93,9 @@ func claimed(t *testing.T) []features.FeatureName {
 //   - HAGATE_CONFORMANCE_SKIP: comma-separated ShortNames not to run.
 //   - HAGATE_CONFORMANCE_PROFILES: comma-separated profiles (default
 //     GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC).
-//   - HAGATE_CONFORMANCE_REPORT: report path (default
-//     conformance/reports/<version>/hagate-default-report.yaml; "-": none).
+//   - HAGATE_CONFORMANCE_REPORT: report path, relative to the module root
+//     (default conformance/reports/<version>/hagate-default-report.yaml;
+//     "-": none).
 //   - HAGATE_CONFORMANCE_DIR: where Pod and agent logs go (default
 //     .local/conformance).
 func TestConformance(t *testing.T) {
@@ -172,8 +173,14 @@ func TestConformance(t *testing.T) {
 		filepath.Join(root, "conformance", "reports", gatewayAPIVersion, "hagate-default-report.yaml"))
 	if report == "-" {
 		report = ""
-	} else if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
-		t.Fatal(err)
+	} else if !filepath.IsAbs(report) {
+		// go test runs in this package's folder; paths are the module's.
+		report = filepath.Join(root, report)
+	}
+	if report != "" {
+		if err := os.MkdirAll(filepath.Dir(report), 0o755); err != nil {
+			t.Fatal(err)
+		}
 	}
 	profiles := []suite.ConformanceProfileName{}
 	for _, p := range strings.Split(envOr("HAGATE_CONFORMANCE_PROFILES", "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC"), ",") {
