@@ -98,9 +98,11 @@ func (a *Agent) MasterSocket() string {
 // Process is the supervised HAProxy (nil in attach mode).
 func (a *Agent) Process() *haproxy.Process { return a.proc }
 
-// Render runs the pipeline for this Agent's configuration folder.
+// Render runs the pipeline for this Agent's configuration folder, after
+// checking which addresses the Gateways ask for can be bound here.
 func (a *Agent) Render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
 	start := time.Now()
+	checkAddresses(snap)
 	out, err := pipeline.Render(snap, pipeline.Options{
 		ControllerName: a.o.ControllerName,
 		ConfigRoot:     a.o.ConfigDir,

@@ -126,7 +126,9 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			want.Listeners = ls
 			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %s", truncate(applyErr.Error(), 800))
 		}
-		if r.o.GatewayAddress != "" {
+		// Addresses of the Gateway's own (spec.addresses) come from the
+		// render; otherwise the pod's.
+		if len(want.Addresses) == 0 && r.o.GatewayAddress != "" {
 			t := gwapiv1.IPAddressType
 			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
 		}

@@ -53,6 +53,9 @@ type Frontend struct {
 	Name string
 	// Port is the TCP port of the listeners.
 	Port int32
+	// Addresses are the IP addresses to bind (a Gateway's own); empty
+	// means the default bind address.
+	Addresses []string
 	// Socket, when set, is the unix socket (relative to the configuration
 	// root) the frontend binds instead of Port, accepting the PROXY
 	// protocol: an SNI router in front hands it the connections of its
@@ -104,6 +107,9 @@ type TCPFrontend struct {
 	Comment string
 	// Port is the TCP port of the listeners.
 	Port int32
+	// Addresses are the IP addresses to bind (a Gateway's own); empty
+	// means the default bind address.
+	Addresses []string
 	// Socket, when set, is the unix socket the frontend binds instead of
 	// Port, accepting the PROXY protocol.
 	Socket string

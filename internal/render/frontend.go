@@ -41,19 +41,24 @@ type rankedMatch struct {
 // listeners; an SNI router in front of internal frontends when one port
 // mixes passthrough and terminated TLS, or HTTPS and TLSRoutes.
 func (t *translator) buildFrontends() {
-	byPort := map[int32][]*listenerCtx{}
+	byGroup := map[bindGroup][]*listenerCtx{}
 	for _, l := range t.listeners {
 		if l.served() {
-			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+			byGroup[l.group()] = append(byGroup[l.group()], l)
 		}
 	}
-	var ports []int32
-	for p := range byPort {
-		ports = append(ports, p)
+	var groups []bindGroup
+	for bg := range byGroup {
+		groups = append(groups, bg)
 	}
-	sort.Slice(ports, func(i, j int) bool { return ports[i] < ports[j] })
-	for _, port := range ports {
-		ls := byPort[port]
+	sort.Slice(groups, func(i, j int) bool {
+		if groups[i].port != groups[j].port {
+			return groups[i].port < groups[j].port
+		}
+		return groups[i].addrs < groups[j].addrs
+	})
+	for _, port := range groups {
+		ls := byGroup[port]
 		sortBySpecificity(ls)
 		if ls[0].family() == "HTTP" {
 			t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, ls, ""))
@@ -95,14 +100,15 @@ func sortBySpecificity(ls []*listenerCtx) {
 
 // frontend builds the HTTP frontend of HTTP or HTTPS listeners of a port,
 // bound on the port, or on socket behind an SNI router.
-func (t *translator) frontend(port int32, ls []*listenerCtx, socket string) *ir.Frontend {
+func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *ir.Frontend {
 	proto := ir.ProtocolHTTP
 	if ls[0].kind == lkHTTPS {
 		proto = ir.ProtocolHTTPS
 	}
 	fe := &ir.Frontend{
-		Name:           fmt.Sprintf("%s-%d", strings.ToLower(string(proto)), port),
-		Port:           port,
+		Name:           bg.name(strings.ToLower(string(proto))),
+		Port:           bg.port,
+		Addresses:      bg.addresses(),
 		Socket:         socket,
 		Protocol:       proto,
 		ForwardedProto: strings.ToLower(string(proto)),

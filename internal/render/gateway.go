@@ -27,6 +27,13 @@ type gatewayCtx struct {
 	// is not usable.
 	clientCertReason  gwapiv1.GatewayConditionReason
 	clientCertProblem string
+	// addrKey are the addresses the Gateway's listeners bind (canonical,
+	// sorted, joined by ","); "" for the default bind address.
+	addrKey string
+	// addrUnsupported and addrUnusable say what is wrong with
+	// spec.addresses; unserved: no listener of the Gateway is served.
+	addrUnsupported, addrUnusable string
+	unserved                      bool
 }
 
 // listenerCtx is one listener during a translation.
@@ -97,7 +104,7 @@ func (l *listenerCtx) terminates() bool {
 
 // served reports whether the listener becomes configuration.
 func (l *listenerCtx) served() bool {
-	if !l.accepted || l.conflicted {
+	if !l.accepted || l.conflicted || l.g.unserved {
 		return false
 	}
 	if l.terminates() {
@@ -253,15 +260,19 @@ func (t *translator) routeKinds(l *listenerCtx) {
 // or a port, protocol and hostname. Within a Gateway every listener of a
 // conflict is rejected; across Gateways the older Gateway keeps the port.
 func (t *translator) resolveConflicts() {
-	claimed := map[int32][]*listenerCtx{} // listeners of older Gateways, by port
+	claimed := map[bindGroup][]*listenerCtx{} // listeners of older Gateways, by port and addresses
 	for _, g := range t.gateways {
-		mine := map[int32][]*listenerCtx{}
+		if g.unserved {
+			continue // claims nothing: its addresses are not usable
+		}
+		mine := map[bindGroup][]*listenerCtx{}
 		for _, l := range g.listeners {
 			if l.accepted {
-				mine[l.spec.Port] = append(mine[l.spec.Port], l)
+				mine[l.group()] = append(mine[l.group()], l)
 			}
 		}
-		for port, ls := range mine {
+		for bg, ls := range mine {
+			port := bg.port
 			// Within the Gateway.
 			fams, protos := map[string]bool{}, map[string]bool{}
 			for _, l := range ls {
@@ -293,7 +304,7 @@ func (t *translator) resolveConflicts() {
 				if l.conflicted {
 					continue
 				}
-				for _, o := range claimed[port] {
+				for _, o := range claimed[bg] {
 					if o.family() != l.family() {
 						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
 							fmt.Sprintf("Port %d is already used with protocol %s by listener %s of an older Gateway.", port, o.spec.Protocol, o.name))
@@ -314,7 +325,7 @@ func (t *translator) resolveConflicts() {
 		}
 		for _, l := range g.listeners {
 			if l.accepted && !l.conflicted {
-				claimed[l.spec.Port] = append(claimed[l.spec.Port], l)
+				claimed[l.group()] = append(claimed[l.group()], l)
 			}
 		}
 	}
@@ -360,13 +371,13 @@ func sortedKeys(m map[string]bool) []string {
 // overlap (one matches names of the other): a client may reuse a
 // connection made for one to reach the other.
 func (t *translator) detectOverlaps() {
-	byPort := map[int32][]*listenerCtx{}
+	byGroup := map[bindGroup][]*listenerCtx{}
 	for _, l := range t.listeners {
 		if l.accepted && !l.conflicted && l.terminates() {
-			byPort[l.spec.Port] = append(byPort[l.spec.Port], l)
+			byGroup[l.group()] = append(byGroup[l.group()], l)
 		}
 	}
-	for _, ls := range byPort {
+	for _, ls := range byGroup {
 		for _, a := range ls {
 			for _, b := range ls {
 				if a != b && (covers(a.hostname, b.hostname) || covers(b.hostname, a.hostname)) {
@@ -440,6 +451,8 @@ func (t *translator) finishListeners() {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "The listener is part of the HAProxy configuration.", gen))
 		} else if l.conflicted {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, conflictReason(*c), "The listener conflicts with another listener on its port and is not served.", gen))
+		} else if l.g.unserved && l.accepted {
+			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "The listener is not served: its Gateway's addresses cannot be used; see the Gateway's conditions.", gen))
 		} else {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "The listener is not part of the HAProxy configuration; see its other conditions.", gen))
 		}
@@ -465,6 +478,8 @@ func (t *translator) finishGateways() {
 		}
 		c := &g.status.Conditions
 		switch {
+		case g.addrUnsupported != "":
+			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrUnsupported, gen))
 		case len(bad) == 0:
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway is valid.", gen))
 		case len(good) > 0:
@@ -474,9 +489,14 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonListenersNotValid),
 				fmt.Sprintf("No listener is valid (%s).", strings.Join(bad, ", ")), gen))
 		}
-		if programmed {
+		switch {
+		case g.addrUnsupported != "":
+			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), g.addrUnsupported, gen))
+		case g.addrUnusable != "":
+			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotUsable), g.addrUnusable, gen))
+		case programmed:
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), true, string(gwapiv1.GatewayReasonProgrammed), "The Gateway is part of the HAProxy configuration.", gen))
-		} else {
+		default:
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), "No listener of the Gateway is served.", gen))
 		}
 		if g.insecureValidation {

@@ -85,6 +85,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	}
 	t.res.Status = t.st
 	t.selectGateways()
+	t.resolveAddresses()
 	t.buildListeners()
 	t.resolveConflicts()
 	t.indexPolicies()

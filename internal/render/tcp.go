@@ -14,13 +14,14 @@ import (
 // listeners in Terminate mode and forwards the stream to their TLSRoutes'
 // backends, chosen by the handshake's SNI. It binds the port, or socket
 // behind an SNI router.
-func (t *translator) terminateFrontend(port int32, ls []*listenerCtx, idx *listenerIndex, socket string) *ir.TCPFrontend {
+func (t *translator) terminateFrontend(bg bindGroup, ls []*listenerCtx, idx *listenerIndex, socket string) *ir.TCPFrontend {
 	fe := &ir.TCPFrontend{
-		Name:    fmt.Sprintf("tls-%d", port),
-		Comment: "Terminates TLS and forwards the decrypted stream to the TLSRoute chosen by SNI.",
-		Port:    port,
-		Socket:  socket,
-		TLS:     t.tlsBind(ls, nil),
+		Name:      bg.name("tls"),
+		Comment:   "Terminates TLS and forwards the decrypted stream to the TLSRoute chosen by SNI.",
+		Port:      bg.port,
+		Addresses: bg.addresses(),
+		Socket:    socket,
+		TLS:       t.tlsBind(ls, nil),
 	}
 	if socket != "" {
 		fe.Name += "-terminate"
@@ -37,11 +38,12 @@ func (t *translator) terminateFrontend(port int32, ls []*listenerCtx, idx *liste
 // the backends of a passthrough TLSRoute, or over a local socket (PROXY
 // protocol v2, so the client address survives) to the internal frontend
 // that terminates it: HTTPS listeners' and TLS Terminate listeners'.
-func (t *translator) sniRouter(port int32, ls, https, term, pass []*listenerCtx, idx *listenerIndex) *ir.TCPFrontend {
+func (t *translator) sniRouter(bg bindGroup, ls, https, term, pass []*listenerCtx, idx *listenerIndex) *ir.TCPFrontend {
 	fe := &ir.TCPFrontend{
-		Name:    fmt.Sprintf("tls-%d", port),
-		Comment: "Reads the TLS ClientHello and routes on its SNI, without terminating: passthrough TLSRoutes go to their backends, the other listeners to the internal frontends that terminate them.",
-		Port:    port,
+		Name:      bg.name("tls"),
+		Comment:   "Reads the TLS ClientHello and routes on its SNI, without terminating: passthrough TLSRoutes go to their backends, the other listeners to the internal frontends that terminate them.",
+		Port:      bg.port,
+		Addresses: bg.addresses(),
 	}
 	for _, l := range ls {
 		fe.Listeners = append(fe.Listeners, &ir.Listener{Name: l.name, Hostname: l.hostname})
@@ -64,14 +66,14 @@ func (t *translator) sniRouter(port int32, ls, https, term, pass []*listenerCtx,
 		}
 	}
 	if len(https) > 0 {
-		socket := fmt.Sprintf("https-%d.sock", port)
-		h := t.frontend(port, https, socket)
+		socket := bg.socket("https", "")
+		h := t.frontend(bg, https, socket)
 		t.res.Config.Frontends = append(t.res.Config.Frontends, h)
 		handOff(h.Name, socket, https)
 	}
 	if len(term) > 0 {
-		socket := fmt.Sprintf("tls-%d-terminate.sock", port)
-		tf := t.terminateFrontend(port, term, idx, socket)
+		socket := bg.socket("tls", "-terminate")
+		tf := t.terminateFrontend(bg, term, idx, socket)
 		t.res.Config.TCPFrontends = append(t.res.Config.TCPFrontends, tf)
 		handOff(tf.Name, socket, term)
 	}

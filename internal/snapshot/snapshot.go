@@ -41,6 +41,11 @@ type Snapshot struct {
 	Services []*corev1.Service
 	// EndpointSlices are the EndpointSlices of those Services.
 	EndpointSlices []*discoveryv1.EndpointSlice
+	// UnusableAddresses are the Gateway addresses (canonical IPs) this
+	// host cannot bind, with why; sources that can check fill it (the
+	// agent tries to bind each address a Gateway asks for). Absent
+	// addresses are taken as usable.
+	UnusableAddresses map[string]string
 	// Namespaces are the Namespaces, with their labels, for allowedRoutes
 	// selectors.
 	Namespaces []*corev1.Namespace

@@ -118,7 +118,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	},
 	// Replaced per render: see Render.
 	"file":     func(string) string { return "" },
-	"bindAddr": func(int32) string { return "" },
+	"bindAddr": func([]string, int32) string { return "" },
 }).ParseFS(files, "files/*.tmpl"))
 
 // Render turns a configuration into a Bundle.
@@ -199,18 +199,38 @@ func crtList(name string, tb *ir.TLSBind, file func(string) string) []byte {
 	return buf.Bytes()
 }
 
-func bindFunc(addr string) (func(int32) string, error) {
-	if addr == "" {
-		return func(p int32) string { return fmt.Sprintf(":::%d v4v6", p) }, nil
+func bindFunc(addr string) (func([]string, int32) string, error) {
+	def := func(p int32) string { return fmt.Sprintf(":::%d v4v6", p) }
+	if addr != "" {
+		a, err := netip.ParseAddr(addr)
+		if err != nil || a.Zone() != "" {
+			return nil, fmt.Errorf("render templates: bind address %q is not an IP address", addr)
+		}
+		def = func(p int32) string { return hostPort(a, p) }
 	}
-	a, err := netip.ParseAddr(addr)
-	if err != nil || a.Zone() != "" {
-		return nil, fmt.Errorf("render templates: bind address %q is not an IP address", addr)
-	}
+	// A frontend with addresses of its own (a Gateway's spec.addresses,
+	// canonical IPs from render) binds them all, comma-separated.
+	return func(addrs []string, p int32) string {
+		if len(addrs) == 0 {
+			return def(p)
+		}
+		var out []string
+		for _, s := range addrs {
+			a, err := netip.ParseAddr(s)
+			if err != nil {
+				continue // render hands canonical addresses only
+			}
+			out = append(out, hostPort(a, p))
+		}
+		return strings.Join(out, ",")
+	}, nil
+}
+
+func hostPort(a netip.Addr, p int32) string {
 	if a.Is6() && !a.Is4In6() {
-		return func(p int32) string { return fmt.Sprintf("[%s]:%d", a, p) }, nil
+		return fmt.Sprintf("[%s]:%d", a, p)
 	}
-	return func(p int32) string { return fmt.Sprintf("%s:%d", a.Unmap(), p) }, nil
+	return fmt.Sprintf("%s:%d", a.Unmap(), p)
 }
 
 // sanRegex matches the hex of a DER certificate holding one of the
