@@ -201,7 +201,11 @@ func TestConformance(t *testing.T) {
 			RunTest:              os.Getenv("HAGATE_CONFORMANCE_RUN_TEST"),
 			SkipTests:            skip,
 			Mode:                 "default",
-			TimeoutConfig:        config.DefaultTimeoutConfig(),
+			// GatewayStaticAddresses: a loopback address the agent can
+			// bind, and TEST-NET-2's, which is on no interface here.
+			UsableNetworkAddresses:   []gwapiv1.GatewaySpecAddress{{Type: new(gwapiv1.IPAddressType), Value: "127.0.20.1"}},
+			UnusableNetworkAddresses: []gwapiv1.GatewaySpecAddress{{Type: new(gwapiv1.IPAddressType), Value: "198.51.100.1"}},
+			TimeoutConfig:            config.DefaultTimeoutConfig(),
 			Implementation: confv1.Implementation{
 				Organization: "hagate",
 				Project:      "hagate",

@@ -27,11 +27,11 @@ import (
 // SupportedFeatures are the Gateway API features hagate implements, as
 // written in GatewayClass status.supportedFeatures.
 var SupportedFeatures = []string{
-	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayBackendClientCertificate",
-	"GatewayFrontendClientCertificateValidation",
+	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayAddressEmpty",
+	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
 	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
-	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GRPCRoute", "HTTPRoute",
-	"HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GatewayStaticAddresses",
+	"GRPCRoute", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C",
 	"HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendRequestHeaderModification",
 	"HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching",
