@@ -236,6 +236,9 @@ type Rule struct {
 	// Rewrite, when set, changes the request's host and path before it
 	// is forwarded.
 	Rewrite *Rewrite
+	// CORS, when set, answers CORS preflight requests and adds the CORS
+	// headers to the responses of allowed origins.
+	CORS *CORS
 	// RequestHeaders modify the request before it is forwarded.
 	RequestHeaders *HeaderModifier
 	// ResponseHeaders modify the response before it is returned.
@@ -274,6 +277,27 @@ type PathModifier struct {
 	// PrefixTo replaces the matched prefix; without trailing slash, ""
 	// for "/".
 	PrefixTo string
+}
+
+// CORS is a rule's cross-origin resource sharing policy (the CORS filter).
+type CORS struct {
+	// AnyOrigin allows every origin; otherwise OriginRegex, a regular
+	// expression matched case-insensitively against the whole Origin
+	// header, selects the allowed ones.
+	AnyOrigin   bool
+	OriginRegex string
+	// AllowMethods, AllowHeaders and ExposeHeaders are the header values'
+	// items; AnyMethod and AnyHeader echo what the preflight request asks
+	// for.
+	AllowMethods  []string
+	AnyMethod     bool
+	AllowHeaders  []string
+	AnyHeader     bool
+	ExposeHeaders []string
+	// MaxAge is Access-Control-Max-Age, in seconds.
+	MaxAge int32
+	// Credentials sends Access-Control-Allow-Credentials: true.
+	Credentials bool
 }
 
 // Rewrite changes the request before it is forwarded (the URLRewrite

@@ -468,6 +468,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 		r.Redirect = rd
 		r.Backends = nil
 	}
+	r.CORS = cr.cors
 	if f := cr.rewrite; f != nil {
 		rw := &ir.Rewrite{Path: pathModifier(f.Path, cr.prefixes)}
 		if f.Hostname != nil {

@@ -22,6 +22,7 @@ type compiledRule struct {
 	respHdr  *ir.HeaderModifier
 	redirect *gwapiv1.HTTPRequestRedirectFilter
 	rewrite  *gwapiv1.HTTPURLRewriteFilter
+	cors     *ir.CORS
 	// prefixes are the PathPrefix values of the matches, for a
 	// ReplacePrefixMatch redirect or rewrite.
 	prefixes []string
@@ -140,8 +141,10 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 			if err == nil && f.URLRewrite.Path != nil {
 				err = checkPrefixReplace(f.URLRewrite.Path, allPrefix, prefixMatches, "rewrite")
 			}
+		case gwapiv1.HTTPRouteFilterCORS:
+			cr.cors, err = compileCORS(f.CORS)
 		default:
-			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite are)", f.Type)
+			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS are)", f.Type)
 		}
 		if err != nil {
 			return nil, err

@@ -64,6 +64,8 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"ruleCond":               ruleCond,
 	"redirectLines":          redirectLines,
 	"rewritePaths":           rewritePaths,
+	"corsRequestLines":       corsRequestLines,
+	"corsResponseLines":      corsResponseLines,
 	"backendRequestHeaders":  backendRequestHeaders,
 	"backendResponseHeaders": backendResponseHeaders,
 	"totalWeight":            totalWeight,
