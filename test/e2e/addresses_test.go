@@ -6,18 +6,14 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
-	"text/template"
 	"time"
 
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/types"
 
 	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/source/files"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 )
@@ -81,22 +77,7 @@ func TestGatewaysOnTheirOwnAddresses(t *testing.T) {
 		// TEST-NET-2: on no interface of a test machine.
 		{Name: "bad", Addr: "198.51.100.7", Backend: backend.Start(t, "bad").Port},
 	}
-	var in strings.Builder
-	if err := template.Must(template.New("").Parse(addressesScenario)).Execute(&in, map[string]any{"Port": port, "Gateways": gws}); err != nil {
-		t.Fatal(err)
-	}
-	manifest := filepath.Join(t.TempDir(), "in.yaml")
-	if err := os.WriteFile(manifest, []byte(in.String()), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	loaded, err := files.Load(files.Options{Paths: []string{manifest}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range loaded.Errors {
-		t.Fatalf("scenario: %v", e)
-	}
-	loaded.Snapshot.Now = time.Now()
+	snap := loadScenario(t, addressesScenario, t.TempDir(), map[string]any{"Port": port, "Gateways": gws})
 
 	a, err := agent.New(agent.Options{
 		StateDir: t.TempDir(), HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1",
@@ -107,7 +88,7 @@ func TestGatewaysOnTheirOwnAddresses(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	t.Cleanup(func() { cancel(); a.Wait() })
-	out, err := a.Start(ctx, loaded.Snapshot)
+	out, err := a.Start(ctx, snap)
 	if err != nil {
 		t.Fatal(err)
 	}

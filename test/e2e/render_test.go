@@ -20,6 +20,7 @@ import (
 
 	"hagate.io/hagate/internal/bundle"
 	"hagate.io/hagate/internal/pipeline"
+	"hagate.io/hagate/internal/snapshot"
 	"hagate.io/hagate/internal/source/files"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
@@ -302,9 +303,9 @@ func findCond(cs []metav1.Condition, typ string) *metav1.Condition {
 	return nil
 }
 
-// renderScenarioTo writes a scenario template as YAML, loads it like
-// `hagate render` and writes the Bundle to cfgDir.
-func renderScenarioTo(t *testing.T, scenario, dir, cfgDir string, data any) *pipeline.Output {
+// loadScenario writes a scenario template as YAML in dir and loads it
+// like `hagate render`, at the current time.
+func loadScenario(t *testing.T, scenario, dir string, data any) *snapshot.Snapshot {
 	t.Helper()
 	var in bytes.Buffer
 	if err := template.Must(template.New("").Parse(scenario)).Execute(&in, data); err != nil {
@@ -322,7 +323,15 @@ func renderScenarioTo(t *testing.T, scenario, dir, cfgDir string, data any) *pip
 		t.Fatalf("scenario: %v", e)
 	}
 	loaded.Snapshot.Now = time.Now()
-	out, err := pipeline.Render(loaded.Snapshot, pipeline.Options{ConfigRoot: cfgDir, BindAddress: "127.0.0.1"})
+	return loaded.Snapshot
+}
+
+// renderScenarioTo loads a scenario (loadScenario) and writes its Bundle
+// to cfgDir.
+func renderScenarioTo(t *testing.T, scenario, dir, cfgDir string, data any) *pipeline.Output {
+	t.Helper()
+	snap := loadScenario(t, scenario, dir, data)
+	out, err := pipeline.Render(snap, pipeline.Options{ConfigRoot: cfgDir, BindAddress: "127.0.0.1"})
 	if err != nil {
 		t.Fatal(err)
 	}
