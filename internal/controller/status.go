@@ -11,6 +11,7 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	"k8s.io/apimachinery/pkg/api/equality"
 	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
 	"k8s.io/apimachinery/pkg/types"
@@ -108,6 +109,9 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			continue
 		}
 		want := *s
+		// Something of the Gateway is bound (before an apply error: HAProxy
+		// then keeps serving the last good configuration).
+		bound := meta.IsStatusConditionTrue(want.Conditions, string(gwapiv1.GatewayConditionProgrammed))
 		if applyErr != nil {
 			msg := "HAProxy did not take the configuration; it keeps serving the last good one: " + truncate(applyErr.Error(), 1500)
 			setCondition(&want.Conditions, metav1.Condition{
@@ -127,8 +131,8 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %s", truncate(applyErr.Error(), 800))
 		}
 		// Addresses of the Gateway's own (spec.addresses) come from the
-		// render; otherwise the pod's.
-		if len(want.Addresses) == 0 && r.o.GatewayAddress != "" {
+		// render; otherwise the pod's, once something of it is bound.
+		if len(want.Addresses) == 0 && r.o.GatewayAddress != "" && bound {
 			t := gwapiv1.IPAddressType
 			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
 		}
