@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -221,15 +222,50 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 			continue
 		}
 		for _, c := range l.certs {
-			b.CrtList = append(b.CrtList, ir.CrtListEntry{
+			e := ir.CrtListEntry{
 				Comment:    fmt.Sprintf("listener %s", l.name),
 				Cert:       use(c),
 				SNIFilters: []string{l.hostname},
 				Options:    l.tlsOptions,
-			})
+			}
+			if deeper := deeperNames(l, c, idx); len(deeper) > 0 {
+				e.Comment += ", with the names of its certificate more than one label below " + l.hostname[2:]
+				e.SNIFilters = append(e.SNIFilters, deeper...)
+			}
+			b.CrtList = append(b.CrtList, e)
 		}
 	}
 	return b
+}
+
+// deeperNames are the names of a wildcard listener's certificate that the
+// listener's hostname covers (any number of labels, as the Gateway API
+// reads "*.example.com") but HAProxy's crt-list filter of the same
+// spelling does not (one label): "a.b.example.com", "*.b.example.com".
+// Each becomes a filter of its own, unless a more specific listener of the
+// port owns it. A client only accepts these names from the certificate
+// anyway, so the SNIs below the wildcard a certificate is valid for select
+// it, and no other.
+func deeperNames(l *listenerCtx, c *servedCert, idx *listenerIndex) []string {
+	if !isWildcard(l.hostname) {
+		return nil
+	}
+	suffix := l.hostname[1:] // ".example.com"
+	var out []string
+	for _, n := range c.names {
+		n = strings.ToLower(n)
+		if n == l.hostname || !validHostname(n) || !covers(l.hostname, n) || idx.owner(n) != l {
+			continue
+		}
+		if i := strings.IndexByte(n, '.'); !isWildcard(n) && n[i:] == suffix {
+			continue // one label below: the wildcard filter matches it
+		}
+		if !slices.Contains(out, n) {
+			out = append(out, n)
+		}
+	}
+	slices.Sort(out)
+	return out
 }
 
 // vhosts collects the routes of a port's listeners per (listener,
