@@ -11,10 +11,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math/rand/v2"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -201,18 +203,34 @@ func (p *Process) stop() {
 	}
 }
 
-// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago (it
-// listens on port 0 and closes). Another process may take it before the
-// caller binds it; that race is accepted in tests.
+// FreePort returns a TCP port on 127.0.0.1 that was free a moment ago.
+// It is drawn at random below the kernel's ephemeral range (32768 and up
+// by default), which outgoing connections (of this test and of the test
+// processes running beside it) take ports from, and never twice in one
+// process. Another process may still take it before the caller binds it;
+// that race is accepted in tests.
 func FreePort(t testing.TB) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("free port: %v", err)
+	for range 1000 {
+		p := freePortMin + rand.IntN(freePortMax-freePortMin+1)
+		if _, taken := handedOut.LoadOrStore(p, true); taken {
+			continue
+		}
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(p)))
+		if err != nil {
+			continue
+		}
+		l.Close()
+		return p
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("free port: none free in %d-%d after 1000 tries", freePortMin, freePortMax)
+	return 0
 }
+
+// The range FreePort draws from, and the ports it has handed out.
+const freePortMin, freePortMax = 10000, 32767
+
+var handedOut sync.Map
 
 // syncBuffer is a bytes.Buffer safe for the concurrent writes of a
 // process's stdout and stderr and reads from the test.
