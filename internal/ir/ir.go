@@ -88,8 +88,25 @@ type Frontend struct {
 	SNIDefault string
 
 	// Matches select a route rule, in precedence order: the first match
-	// wins.
+	// wins. They are the matches of virtual hosts with a condition other
+	// than the path (method, header, query parameter, regular
+	// expression); the plain path matches of the other virtual hosts are
+	// in PathExact and PathPrefix.
 	Matches []*Match
+	// PathExact maps "<virtual host>|<path>" to the rule of an Exact path
+	// match (the first in precedence order): one lookup instead of a line
+	// per match.
+	PathExact []MapEntry
+	// PathPrefix maps "<virtual host>|<prefix>" to the rule of a
+	// PathPrefix match (prefix without trailing slash, "" for "/"),
+	// looked up with the request path's first PrefixDepth, then fewer,
+	// segments: the longest prefix wins.
+	PathPrefix []MapEntry
+	// PrefixDepth is the most path segments of a PathPrefix key.
+	PrefixDepth int
+	// RuleBackends maps a rule to its backend, for the rules that send to
+	// one backend and do nothing per backend (BackendByMap).
+	RuleBackends []MapEntry
 	// ForwardedProto is the X-Forwarded-Proto sent to backends.
 	ForwardedProto string
 	// Rules are the route rules Matches select, sorted by name.
@@ -245,6 +262,9 @@ type Rule struct {
 	ResponseHeaders *HeaderModifier
 	// Backends share the requests by weight. Empty: the rule answers 500.
 	Backends []WeightedBackend
+	// BackendByMap: the rule's one backend is found through its
+	// frontend's RuleBackends, not a use_backend line of its own.
+	BackendByMap bool
 }
 
 // Redirect is an HTTP redirect answered by HAProxy.

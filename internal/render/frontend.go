@@ -145,8 +145,13 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 		gateways[l.g] = true
 	}
 	rules := map[string]*ir.Rule{}
+	seen := map[string]bool{} // map keys taken by a match of higher precedence
 	for _, vh := range vhosts {
 		sort.SliceStable(vh.matches, func(i, j int) bool { return matchBefore(vh.matches[i], vh.matches[j]) })
+		plain := true
+		for _, rm := range vh.matches {
+			plain = plain && plainPath(&rm.m)
+		}
 		for _, rm := range vh.matches {
 			m := rm.m
 			m.VHost = vh.name
@@ -160,14 +165,45 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 				r.Name = key
 				rules[key] = r
 			}
-			fe.Matches = append(fe.Matches, &m)
+			if !plain {
+				fe.Matches = append(fe.Matches, &m)
+				continue
+			}
+			// Precedence order puts exact paths first and longer prefixes
+			// before shorter ones, which the lookups keep; of two matches
+			// with one key, the first wins.
+			switch {
+			case m.PathExact != "":
+				if k := vh.name + "|" + m.PathExact; !seen["exact "+k] {
+					seen["exact "+k] = true
+					fe.PathExact = append(fe.PathExact, ir.MapEntry{Key: k, Value: key})
+				}
+			default:
+				if k := vh.name + "|" + m.PathPrefix; !seen["prefix "+k] {
+					seen["prefix "+k] = true
+					fe.PathPrefix = append(fe.PathPrefix, ir.MapEntry{Key: k, Value: key})
+					fe.PrefixDepth = max(fe.PrefixDepth, strings.Count(m.PathPrefix, "/"))
+				}
+			}
 		}
 	}
 	for _, r := range rules {
+		if r.Redirect == nil && len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
+			r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil {
+			r.BackendByMap = true
+			fe.RuleBackends = append(fe.RuleBackends, ir.MapEntry{Key: r.Name, Value: r.Backends[0].Backend})
+		}
 		fe.Rules = append(fe.Rules, r)
 	}
 	sort.Slice(fe.Rules, func(i, j int) bool { return fe.Rules[i].Name < fe.Rules[j].Name })
+	sort.Slice(fe.RuleBackends, func(i, j int) bool { return fe.RuleBackends[i].Key < fe.RuleBackends[j].Key })
 	return fe
+}
+
+// plainPath reports whether a match tests the path only, exactly or by
+// prefix, so that a map lookup can stand for it.
+func plainPath(m *ir.Match) bool {
+	return m.PathRegex == "" && m.Method == "" && len(m.Headers) == 0 && len(m.QueryParams) == 0
 }
 
 // tlsBind builds the crt-list of a port. The catch-all listener's first

@@ -64,6 +64,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"ruleCond":               ruleCond,
 	"redirectLines":          redirectLines,
 	"rewritePaths":           rewritePaths,
+	"depths":                 depths,
 	"corsRequestLines":       corsRequestLines,
 	"corsResponseLines":      corsResponseLines,
 	"backendRequestHeaders":  backendRequestHeaders,
@@ -160,6 +161,9 @@ func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
 		addMap(b, fmt.Sprintf("maps/%s.suffixes.map", fe.Name), "request host suffixes, most specific first", fe.HostSuffix)
 		addMap(b, fmt.Sprintf("maps/%s.sni-hosts.map", fe.Name), "exact SNI names to listeners", fe.SNIExact)
 		addMap(b, fmt.Sprintf("maps/%s.sni-suffixes.map", fe.Name), "SNI suffixes to listeners, most specific first", fe.SNISuffix)
+		addMap(b, fmt.Sprintf("maps/%s.paths.map", fe.Name), "exact paths of virtual hosts to rules", fe.PathExact)
+		addMap(b, fmt.Sprintf("maps/%s.prefixes.map", fe.Name), "path prefixes of virtual hosts to rules", fe.PathPrefix)
+		addMap(b, fmt.Sprintf("maps/%s.rules.map", fe.Name), "rules to their one backend", fe.RuleBackends)
 	}
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
@@ -433,6 +437,15 @@ func rewritePaths(pm ir.PathModifier) []prefixReplacement {
 	out := prefixReplacements(pm, "path")
 	for i := range out {
 		out[i].Expr = Arg(out[i].Expr)
+	}
+	return out
+}
+
+// depths counts down from n to 1.
+func depths(n int) []int {
+	var out []int
+	for d := n; d >= 1; d-- {
+		out = append(out, d)
 	}
 	return out
 }

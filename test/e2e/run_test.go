@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
@@ -206,6 +207,22 @@ func (e *runEnv) get(sni, path string) int {
 	return resp.StatusCode
 }
 
+// backendName sends one HTTPS request and returns the name of the echo
+// backend that answered ("" on any failure).
+func (e *runEnv) backendName(sni, path string) string {
+	c := backend.NewClient(backend.ClientOptions{ServerName: sni, RootCAs: e.ca.Pool(), DialAddr: fmt.Sprintf("127.0.0.1:%d", e.https)})
+	resp, err := c.Get(fmt.Sprintf("https://%s:%d%s", sni, e.https, path))
+	if err != nil {
+		return ""
+	}
+	defer resp.Body.Close()
+	var echo backend.Echo
+	if resp.StatusCode != 200 || json.NewDecoder(resp.Body).Decode(&echo) != nil {
+		return ""
+	}
+	return echo.Name
+}
+
 func (e *runEnv) servedCert(sni string) string {
 	cert, err := backend.TLSHandshake(fmt.Sprintf("127.0.0.1:%d", e.https), sni, &tls.Config{InsecureSkipVerify: true})
 	if err != nil {
@@ -243,6 +260,40 @@ func TestRunAppliesChangesLive(t *testing.T) {
 		if _, ok := eventually(5*time.Second, func() bool { return e.counter("hagate_haproxy_runtime_updates_total", "cert") >= 1 }); !ok {
 			t.Errorf("runtime cert updates = %v", e.counter("hagate_haproxy_runtime_updates_total", "cert"))
 		}
+	})
+
+	t.Run("a route to a backend HAProxy has added without reload", func(t *testing.T) {
+		// /api to a new Service: a new backend, so one reload.
+		api := backend.Start(t, "api")
+		e.write("api.yaml", runService, map[string]any{"Name": "api", "Port": api.Port})
+		e.write("route-api.yaml", runRoute, map[string]any{"Name": "api", "Path": "/api", "Service": "api"})
+		if _, ok := eventually(10*time.Second, func() bool { return e.backendName("default.example.com", "/api") == "api" }); !ok {
+			t.Fatal("/api is not routed to the api backend")
+		}
+		// The reload is counted once confirmed, which may be after the new
+		// worker answers.
+		if _, ok := eventually(10*time.Second, func() bool { return e.counter("hagate_haproxy_reloads_total", "") > reloads }); !ok {
+			t.Fatal("the new backend did not reload HAProxy")
+		}
+		base := e.counter("hagate_haproxy_reloads_total", "")
+		maps := e.counter("hagate_haproxy_runtime_updates_total", "map")
+		// /v2 to the same Service: only the maps change.
+		e.write("route-v2.yaml", runRoute, map[string]any{"Name": "v2", "Path": "/v2", "Service": "api"})
+		if _, ok := eventually(10*time.Second, func() bool { return e.backendName("default.example.com", "/v2/x") == "api" }); !ok {
+			t.Fatal("/v2 is not routed to the api backend")
+		}
+		if r := e.counter("hagate_haproxy_reloads_total", ""); r != base {
+			t.Errorf("reloads went from %v to %v", base, r)
+		}
+		if m := e.counter("hagate_haproxy_runtime_updates_total", "map"); m <= maps {
+			t.Errorf("runtime map updates stayed at %v", m)
+		}
+		if got := e.backendName("default.example.com", "/v3"); got != "web" {
+			t.Errorf("/v3 reached %q, want web (the catch-all route)", got)
+		}
+		// Later subtests count reloads from here.
+		reloads = e.counter("hagate_haproxy_reloads_total", "")
+		workers = e.workers()
 	})
 
 	t.Run("a hostname with its certificate added without reload", func(t *testing.T) {
