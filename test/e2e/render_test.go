@@ -305,7 +305,7 @@ func findCond(cs []metav1.Condition, typ string) *metav1.Condition {
 
 // loadScenario writes a scenario template as YAML in dir and loads it
 // like `hagate render`, at the current time.
-func loadScenario(t *testing.T, scenario, dir string, data any) *snapshot.Snapshot {
+func loadScenario(t testing.TB, scenario, dir string, data any) *snapshot.Snapshot {
 	t.Helper()
 	var in bytes.Buffer
 	if err := template.Must(template.New("").Parse(scenario)).Execute(&in, data); err != nil {
@@ -328,7 +328,7 @@ func loadScenario(t *testing.T, scenario, dir string, data any) *snapshot.Snapsh
 
 // renderScenarioTo loads a scenario (loadScenario) and writes its Bundle
 // to cfgDir.
-func renderScenarioTo(t *testing.T, scenario, dir, cfgDir string, data any) *pipeline.Output {
+func renderScenarioTo(t testing.TB, scenario, dir, cfgDir string, data any) *pipeline.Output {
 	t.Helper()
 	snap := loadScenario(t, scenario, dir, data)
 	out, err := pipeline.Render(snap, pipeline.Options{ConfigRoot: cfgDir, BindAddress: "127.0.0.1"})
