@@ -318,10 +318,12 @@ func replaceMap(r RuntimeAPI, file string, payload []byte) error {
 	if i < 0 || ver == "" || strings.ContainsAny(ver, " \n") {
 		return fmt.Errorf("prepare map %s: unexpected answer %q", file, out)
 	}
-	if len(payload) > 0 {
-		// The payload ends with a newline and the client adds one: the
-		// empty line that ends a payload.
-		out, err = r.ExecuteRaw(fmt.Sprintf("add map @%s %s <<\n%s", ver, file, strings.TrimRight(string(payload), "\n")+"\n"))
+	// A command and its payload must fit in one CLI buffer (16 kB by
+	// default): the entries go in chunks, all into the prepared version.
+	for _, chunk := range mapChunks(payload, mapChunkBytes) {
+		// The chunk ends with a newline and the client adds one: the empty
+		// line that ends a payload.
+		out, err = r.ExecuteRaw(fmt.Sprintf("add map @%s %s <<\n%s", ver, file, chunk))
 		if err != nil {
 			return err
 		}
@@ -337,6 +339,33 @@ func replaceMap(r RuntimeAPI, file string, payload []byte) error {
 		return fmt.Errorf("commit map %s: %s", file, strings.TrimSpace(out))
 	}
 	return nil
+}
+
+// mapChunkBytes bounds the entries sent in one "add map" payload, well
+// under HAProxy's default 16 kB buffer.
+const mapChunkBytes = 8 << 10
+
+// mapChunks splits a map file's entries (comments and blank lines left
+// out) into newline-terminated chunks of at most max bytes (a longer line
+// is a chunk of its own).
+func mapChunks(payload []byte, max int) []string {
+	var chunks []string
+	var cur strings.Builder
+	for _, line := range strings.Split(string(payload), "\n") {
+		line = strings.TrimSpace(line)
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		if cur.Len() > 0 && cur.Len()+len(line)+1 > max {
+			chunks = append(chunks, cur.String())
+			cur.Reset()
+		}
+		cur.WriteString(line + "\n")
+	}
+	if cur.Len() > 0 {
+		chunks = append(chunks, cur.String())
+	}
+	return chunks
 }
 
 // crtListEntry splits a crt-list line: certificate, [options], filters.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/haproxytech/client-native/v6/runtime"
@@ -65,6 +66,25 @@ frontend f
 	for host, want := range map[string]string{"a.example.com": "none", "b.example.com": "two", "c.example.com": "three"} {
 		if got := get(host); got != want {
 			t.Errorf("%s -> %q, want %q", host, got, want)
+		}
+	}
+
+	// A map larger than the CLI buffer (16 kB), comments included, as
+	// render writes them: every entry arrives.
+	var big strings.Builder
+	big.WriteString("# a comment line\n")
+	for i := range 3000 {
+		fmt.Fprintf(&big, "h%d.example.com value-%d\n", i, i)
+	}
+	if big.Len() < 64<<10 {
+		t.Fatalf("the payload is only %d bytes", big.Len())
+	}
+	if err := replaceMap(rt, mapFile, []byte(big.String())); err != nil {
+		t.Fatalf("replaceMap (large): %v", err)
+	}
+	for host, want := range map[string]string{"h0.example.com": "value-0", "h1500.example.com": "value-1500", "h2999.example.com": "value-2999", "b.example.com": "none"} {
+		if got := get(host); got != want {
+			t.Errorf("large map: %s -> %q, want %q", host, got, want)
 		}
 	}
 }

@@ -81,7 +81,7 @@ func converge(b *testing.B, routes int, ns string) {
 	}
 
 	m := metrics.New()
-	a, err := agent.New(agent.Options{StateDir: b.TempDir(), HAProxyBinary: haproxytest.Binary(b), BindAddress: "127.0.0.1", Log: logr.Discard(), Metrics: m, HAProxyOutput: io.Discard})
+	a, err := agent.New(agent.Options{StateDir: b.TempDir(), HAProxyBinary: haproxytest.Binary(b), BindAddress: "127.0.0.1", Log: benchLog(), Metrics: m, HAProxyOutput: io.Discard})
 	if err != nil {
 		b.Fatal(err)
 	}
