@@ -42,8 +42,11 @@ var SupportedFeatures = []string{
 	"TLSRouteModeMixed", "TLSRouteModeTerminate",
 }
 
+// builderOptions are the controller's options. A process may run the
+// controller more than once after another (tests, benchmarks): its name
+// is not required to be unique in the process.
 func builderOptions(needLeaderElection *bool) ctrlcontroller.Options {
-	return ctrlcontroller.Options{NeedLeaderElection: needLeaderElection, MaxConcurrentReconciles: 1}
+	return ctrlcontroller.Options{NeedLeaderElection: needLeaderElection, MaxConcurrentReconciles: 1, SkipNameValidation: new(true)}
 }
 
 func gvkOf(o client.Object) schema.GroupVersionKind {

@@ -89,7 +89,9 @@ func converge(b *testing.B, routes int, ns string) {
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		_ = controller.Run(ctx, controller.Options{Config: cluster.Config, Agent: a, GatewayAddress: "127.0.0.1", Log: benchLog()})
+		if err := controller.Run(ctx, controller.Options{Config: cluster.Config, Agent: a, GatewayAddress: "127.0.0.1", Log: benchLog()}); err != nil && ctx.Err() == nil {
+			b.Errorf("controller: %v", err)
+		}
 		a.Wait()
 	}()
 	defer func() { cancel(); <-done }()
