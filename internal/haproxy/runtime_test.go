@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/haproxytech/client-native/v6/runtime"
 	"github.com/haproxytech/client-native/v6/runtime/options"
@@ -42,6 +43,15 @@ frontend f
 		t.Fatal(err)
 	}
 	haproxytest.Start(t, cfgPath, fmt.Sprintf("127.0.0.1:%d", port))
+	// The frontend may answer before the stats socket is bound.
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(20 * time.Millisecond) {
+		if _, err := os.Stat(sock); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no stats socket %s after 10s", sock)
+		}
+	}
 	rt, err := runtime.New(context.Background(), options.Socket(sock))
 	if err != nil {
 		t.Fatal(err)
