@@ -1,7 +1,6 @@
 package haproxy
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -19,6 +17,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 
 	"hagate.io/hagate/internal/testutil/haproxytest"
+	"hagate.io/hagate/internal/testutil/syncbuf"
 )
 
 // mwHarness is a supervised HAProxy master running a test configuration.
@@ -28,8 +27,8 @@ type mwHarness struct {
 	port   int
 	p      *Process
 	cancel context.CancelFunc
-	logs   *mwBuffer // the supervisor's log
-	out    *mwBuffer // HAProxy's output
+	logs   *syncbuf.Buffer // the supervisor's log
+	out    *syncbuf.Buffer // HAProxy's output
 }
 
 // mwConfig returns a configuration answering every request on port with
@@ -78,7 +77,7 @@ func newMW(t *testing.T) *mwHarness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { os.RemoveAll(dir) })
-	h := &mwHarness{dir: dir, cfg: filepath.Join(dir, "haproxy.cfg"), port: haproxytest.FreePort(t), logs: &mwBuffer{}, out: &mwBuffer{}}
+	h := &mwHarness{dir: dir, cfg: filepath.Join(dir, "haproxy.cfg"), port: haproxytest.FreePort(t), logs: &syncbuf.Buffer{}, out: &syncbuf.Buffer{}}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("supervisor log:\n%s", h.logs)
@@ -375,24 +374,6 @@ backend slow
 	if !strings.Contains(logs, "HAProxy stopped") {
 		t.Errorf("no stop in the log:\n%s", logs)
 	}
-}
-
-// mwBuffer is a bytes.Buffer safe for concurrent use.
-type mwBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *mwBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *mwBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // TestProcessWorkerCrash: when its current worker dies, the 2.6 master

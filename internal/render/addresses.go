@@ -53,13 +53,6 @@ func (b bindGroup) addresses() []string {
 	return strings.Split(b.addrs, ",")
 }
 
-func (b bindGroup) String() string {
-	if b.addrs == "" {
-		return fmt.Sprintf("port %d", b.port)
-	}
-	return fmt.Sprintf("port %d of %s", b.port, strings.ReplaceAll(b.addrs, ",", ", "))
-}
-
 // resolveAddresses reads the Gateways' spec.addresses, oldest Gateway
 // first. IPAddress values are bound (instead of the default bind address)
 // when the snapshot does not say they cannot be; an empty value asks for
@@ -130,9 +123,8 @@ func (t *translator) resolveAddresses() {
 				owner[ip] = g
 			}
 		}
-		t := gwapiv1.IPAddressType
 		for _, ip := range kept {
-			g.status.Addresses = append(g.status.Addresses, gwapiv1.GatewayStatusAddress{Type: &t, Value: ip})
+			g.status.Addresses = append(g.status.Addresses, gwapiv1.GatewayStatusAddress{Type: new(gwapiv1.IPAddressType), Value: ip})
 		}
 	}
 }

@@ -7,7 +7,6 @@
 package haproxytest
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -22,6 +21,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"hagate.io/hagate/internal/testutil/syncbuf"
 )
 
 // EnvBinary names the environment variable that overrides the HAProxy
@@ -124,7 +125,7 @@ func numbered(path string) string {
 // Process is a foreground HAProxy started by Start.
 type Process struct {
 	cmd  *exec.Cmd
-	logs syncBuffer
+	logs syncbuf.Buffer
 	done chan struct{} // closed once the process has exited
 	err  error         // exit status, valid after done is closed
 }
@@ -231,22 +232,3 @@ func FreePort(t testing.TB) int {
 const freePortMin, freePortMax = 10000, 32767
 
 var handedOut sync.Map
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
-// process's stdout and stderr and reads from the test.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}

@@ -40,6 +40,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"hagate.io/hagate/internal/testutil/syncbuf"
 )
 
 const (
@@ -176,7 +178,7 @@ func (h *Host) Start(t testing.TB, name string, args ...string) *exec.Cmd {
 	t.Helper()
 	ip := ipBinary(t)
 	cmd := exec.Command(ip, append([]string{"netns", "exec", h.Name, name}, args...)...)
-	out := &syncBuffer{}
+	out := &syncbuf.Buffer{}
 	cmd.Stdout = out
 	cmd.Stderr = out
 	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
@@ -581,23 +583,4 @@ func runIPStderr(args ...string) (stdout, stderr string, err error) {
 		return o.String(), e.String(), fmt.Errorf("ip %s: %v: %s", strings.Join(args, " "), err, strings.TrimSpace(e.String()))
 	}
 	return o.String(), e.String(), nil
-}
-
-// syncBuffer is a bytes.Buffer safe for the concurrent writes of a
-// command's stdout and stderr copiers.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
