@@ -406,7 +406,10 @@ func (e *Engine) check(ctx context.Context, b *bundle.Bundle) error {
 	defer cancel()
 	out, err := exec.CommandContext(ctx, e.o.Binary, "-c", "-f", filepath.Join(stage, bundle.ConfigFile)).CombinedOutput()
 	if err != nil {
-		return fmt.Errorf("the new configuration is refused by haproxy -c (nothing changed): %w\n%s", err, strings.TrimSpace(string(out)))
+		if ctx.Err() != nil {
+			return fmt.Errorf("check: haproxy -c: %w", ctx.Err())
+		}
+		return parseCheck(string(out), stage, err)
 	}
 	return nil
 }

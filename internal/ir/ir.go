@@ -8,6 +8,8 @@
 // quote or escape it for that context.
 package ir
 
+import "fmt"
+
 // Config is a whole HAProxy configuration.
 type Config struct {
 	// Frontends are the HTTP frontends, sorted by port.
@@ -31,6 +33,47 @@ type CAFile struct {
 	Path string
 	// PEM is the file content.
 	PEM []byte
+	// Origin is what the bundle is for: a Gateway port's client
+	// validation, or a BackendTLSPolicy.
+	Origin Origin
+}
+
+// Origin names the Gateway API object a piece of configuration comes from,
+// so that what HAProxy refuses can be traced to the object responsible
+// and reported on it. The zero Origin stands for configuration no single
+// object is responsible for.
+type Origin struct {
+	// Kind is the object's kind: Secret, Gateway, HTTPRoute, GRPCRoute,
+	// TLSRoute or BackendTLSPolicy.
+	Kind string
+	// Namespace and Name name the object.
+	Namespace, Name string
+	// Section narrows a Gateway: a listener's name, or "port/<N>" for the
+	// client-certificate validation of a port.
+	Section string
+}
+
+// IsZero reports whether no object is named.
+func (o Origin) IsZero() bool { return o == Origin{} }
+
+// String is "Kind namespace/name" with "/section" when set.
+func (o Origin) String() string {
+	s := o.Kind + " " + o.Namespace + "/" + o.Name
+	if o.Section != "" {
+		s += " " + o.Section
+	}
+	return s
+}
+
+// ListenerOrigin is the Origin of a Gateway listener.
+func ListenerOrigin(namespace, gateway, listener string) Origin {
+	return Origin{Kind: "Gateway", Namespace: namespace, Name: gateway, Section: listener}
+}
+
+// ValidationOrigin is the Origin of the client-certificate validation of
+// a Gateway's port.
+func ValidationOrigin(namespace, gateway string, port int32) Origin {
+	return Origin{Kind: "Gateway", Namespace: namespace, Name: gateway, Section: fmt.Sprintf("port/%d", port)}
 }
 
 // SystemCA is the CAFile path that names the system's trust store
@@ -153,6 +196,8 @@ type SNIRoute struct {
 	// Backends share the connections by weight. Empty: connections are
 	// closed.
 	Backends []WeightedBackend
+	// Origin is the TLSRoute, zero for a listener's closed names.
+	Origin Origin
 }
 
 // Listener is one Gateway listener as its frontend serves it.
@@ -205,6 +250,8 @@ type CrtListEntry struct {
 	// Options are the line's SSL options, each "keyword value"
 	// ("ssl-min-ver TLSv1.3"), from the listener's TLS options.
 	Options []string
+	// Origin is the listener the line serves.
+	Origin Origin
 }
 
 // Match is one route match: when its conditions hold on a request of its
@@ -230,6 +277,8 @@ type Match struct {
 	QueryParams []StringMatch
 	// Rule is the name of the rule selected.
 	Rule string
+	// Origin is the route of the match.
+	Origin Origin
 }
 
 // StringMatch is a condition on a named request value.
@@ -265,6 +314,8 @@ type Rule struct {
 	// BackendByMap: the rule's one backend is found through its
 	// frontend's RuleBackends, not a use_backend line of its own.
 	BackendByMap bool
+	// Origin is the route of the rule.
+	Origin Origin
 }
 
 // Redirect is an HTTP redirect answered by HAProxy.
@@ -407,6 +458,8 @@ type UpstreamTLS struct {
 	ClientCert string
 	// PolicyName names the BackendTLSPolicy, for comments.
 	PolicyName string
+	// Origin is the BackendTLSPolicy.
+	Origin Origin
 }
 
 // SANCheck is one acceptable subject alternative name.
@@ -438,4 +491,6 @@ type Certificate struct {
 	Path string
 	// PEM is the file content.
 	PEM []byte
+	// Origin is the Secret the certificate comes from.
+	Origin Origin
 }

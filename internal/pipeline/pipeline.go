@@ -32,6 +32,8 @@ type Options struct {
 type Output struct {
 	// Bundle holds haproxy.cfg and the files it reads.
 	Bundle *bundle.Bundle
+	// Origins traces the Bundle's files and lines to their objects.
+	Origins *templates.Origins
 	// StatusYAML is the status report.
 	StatusYAML []byte
 	// Status is the status of every object hagate is responsible for.
@@ -43,7 +45,7 @@ type Output struct {
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache})
-	b, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
 	if err != nil {
 		return nil, err
 	}
@@ -51,7 +53,7 @@ func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Output{Bundle: b, StatusYAML: st, Status: res.Status, Warnings: res.Warnings}, nil
+	return &Output{Bundle: tout.Bundle, Origins: tout.Origins, StatusYAML: st, Status: res.Status, Warnings: res.Warnings}, nil
 }
 
 // WithStatus returns the Bundle plus status.yaml: what hagate render

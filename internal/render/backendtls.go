@@ -89,6 +89,10 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 	invalid := func(reason gwapiv1.PolicyConditionReason, format string, a ...any) {
 		pc.invalidReason, pc.invalidMsg = reason, fmt.Sprintf(format, a...)
 	}
+	if why, ok := t.refused(policyOrigin(pc.p)); ok {
+		invalid(gwapiv1.PolicyReasonInvalid, "%s", refusedMsg("the configuration of this policy", why)+" Its backends answer 503.")
+		return
+	}
 	host := string(v.Hostname)
 	if !validHostname(host) || isWildcard(host) {
 		invalid(gwapiv1.PolicyReasonInvalid, "validation.hostname %q is not a valid DNS name (no wildcard).", host)
@@ -96,7 +100,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 	}
 	// HAProxy checks the certificate against the SNI name it sends: the
 	// hostname is verified in the handshake.
-	up := &ir.UpstreamTLS{SNI: host, PolicyName: pc.p.Namespace + "/" + pc.p.Name}
+	up := &ir.UpstreamTLS{SNI: host, PolicyName: pc.p.Namespace + "/" + pc.p.Name, Origin: policyOrigin(pc.p)}
 	switch {
 	case len(v.CACertificateRefs) > 0 && v.WellKnownCACertificates != nil:
 		invalid(gwapiv1.PolicyReasonInvalid, "validation sets both caCertificateRefs and wellKnownCACertificates; set one.")
@@ -127,7 +131,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 			invalid(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate, "No CA certificate reference is usable: requests to the targeted backends fail rather than reach them unverified.")
 			return
 		}
-		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/policy/%s/%s", pc.p.Namespace, fileName(pc.p.Name)), PEM: bundle.Bytes()}
+		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/policy/%s/%s", pc.p.Namespace, fileName(pc.p.Name)), PEM: bundle.Bytes(), Origin: policyOrigin(pc.p)}
 		up.CAFile = pc.ca.Path
 	default:
 		invalid(gwapiv1.PolicyReasonInvalid, "validation sets neither caCertificateRefs nor wellKnownCACertificates.")

@@ -108,11 +108,11 @@ func BenchmarkTranslateAndTemplates(b *testing.B) {
 	b.ResetTimer()
 	for b.Loop() {
 		res := render.Translate(s, render.Options{})
-		bun, err := templates.Render(res.Config, templates.Options{ConfigRoot: "/etc/hagate"})
+		tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: "/etc/hagate"})
 		if err != nil {
 			b.Fatal(err)
 		}
-		b.ReportMetric(float64(len(bun.Get("haproxy.cfg").Content)), "cfg-bytes")
+		b.ReportMetric(float64(len(tout.Bundle.Get("haproxy.cfg").Content)), "cfg-bytes")
 	}
 }
 

@@ -20,10 +20,10 @@ type Cache struct {
 
 // certResult is the outcome of certificateFile.
 type certResult struct {
-	path string
-	pem  []byte
-	cert *x509.Certificate
-	err  error
+	path  string
+	pem   []byte
+	chain []*x509.Certificate
+	err   error
 }
 
 func secretKey(sec *corev1.Secret) [32]byte {
@@ -46,7 +46,7 @@ func secretKey(sec *corev1.Secret) [32]byte {
 }
 
 // certificate is certificateFile, through the cache when there is one.
-func (c *Cache) certificate(sec *corev1.Secret) (string, []byte, *x509.Certificate, error) {
+func (c *Cache) certificate(sec *corev1.Secret) (string, []byte, []*x509.Certificate, error) {
 	if c == nil {
 		return certificateFile(sec)
 	}
@@ -58,8 +58,8 @@ func (c *Cache) certificate(sec *corev1.Secret) (string, []byte, *x509.Certifica
 	}
 	c.mu.Unlock()
 	if !ok {
-		p, pemData, cert, err := certificateFile(sec)
-		r = &certResult{p, pemData, cert, err}
+		p, pemData, chain, err := certificateFile(sec)
+		r = &certResult{p, pemData, chain, err}
 	}
 	c.mu.Lock()
 	if c.cur == nil {
@@ -67,7 +67,7 @@ func (c *Cache) certificate(sec *corev1.Secret) (string, []byte, *x509.Certifica
 	}
 	c.cur[k] = r
 	c.mu.Unlock()
-	return r.path, r.pem, r.cert, r.err
+	return r.path, r.pem, r.chain, r.err
 }
 
 // rotate drops the entries the last translation did not use.

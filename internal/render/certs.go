@@ -68,15 +68,23 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
 			continue
 		}
-		p, pem, cert, err := t.opts.Cache.certificate(sec)
+		if why, ok := t.refused(secretOrigin(ns, string(ref.Name))); ok {
+			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, refusedMsg("the certificate in Secret "+where, why))
+			continue
+		}
+		p, pem, chain, err := t.opts.Cache.certificate(sec)
+		if err == nil {
+			err = checkKeyStrength(chain, t.opts.SecurityLevel)
+		}
 		if err != nil {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s: %v.", where, err))
 			continue
 		}
+		cert := chain[0]
 		if t.snap.Now.After(cert.NotAfter) {
 			l.expired = append(l.expired, fmt.Sprintf("The certificate in Secret %s expired on %s; it is still served.", where, cert.NotAfter.UTC().Format(time.RFC3339)))
 		}
-		l.certs = append(l.certs, &servedCert{file: &ir.Certificate{Path: p, PEM: pem}, names: cert.DNSNames})
+		l.certs = append(l.certs, &servedCert{file: &ir.Certificate{Path: p, PEM: pem, Origin: secretOrigin(sec.Namespace, sec.Name)}, names: cert.DNSNames})
 	}
 }
 
@@ -96,12 +104,15 @@ func (l *listenerCtx) certProblem(reason gwapiv1.ListenerConditionReason, msg st
 
 // fileName is the PEM file name of an object: its name, shortened with a
 // hash when it would not fit a file name (names may be 253 characters).
+// The mapping is one-to-one for valid names: a shortened name holds '_',
+// which no Kubernetes name can, so it never equals another object's
+// literal name; two long names differ in their hash.
 func fileName(name string) string {
 	if len(name) <= 200 {
 		return name + ".pem"
 	}
 	sum := sha256.Sum256([]byte(name))
-	return fmt.Sprintf("%s-%x.pem", name[:180], sum[:8])
+	return fmt.Sprintf("%s_%x.pem", name[:180], sum[:8])
 }
 
 // groupKind describes the group and kind of a reference for messages.
@@ -114,8 +125,8 @@ func groupKind(group, kind string) string {
 
 // certificateFile checks a kubernetes.io/tls Secret and returns the path
 // and content of the PEM file HAProxy loads for it (the certificate chain,
-// then the private key, each block re-encoded), and the leaf certificate.
-func certificateFile(sec *corev1.Secret) (string, []byte, *x509.Certificate, error) {
+// then the private key, each block re-encoded), and the chain, leaf first.
+func certificateFile(sec *corev1.Secret) (string, []byte, []*x509.Certificate, error) {
 	if sec.Type != corev1.SecretTypeTLS {
 		return "", nil, nil, fmt.Errorf("type is %q, not %q", sec.Type, corev1.SecretTypeTLS)
 	}
@@ -161,7 +172,7 @@ func certificateFile(sec *corev1.Secret) (string, []byte, *x509.Certificate, err
 		return "", nil, nil, fmt.Errorf("%s: %v", corev1.TLSPrivateKeyKey, err)
 	}
 	_ = pem.Encode(&out, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	return path.Join("certs", sec.Namespace, fileName(sec.Name)), out.Bytes(), chain[0], nil
+	return path.Join("certs", sec.Namespace, fileName(sec.Name)), out.Bytes(), chain, nil
 }
 
 // parseKey reads the first private key block: PKCS#8, PKCS#1 RSA or SEC 1

@@ -155,6 +155,7 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 		for _, rm := range vh.matches {
 			m := rm.m
 			m.VHost = vh.name
+			m.Origin = rm.cr.origin
 			key := rm.cr.name
 			if len(gateways) > 1 {
 				key = fmt.Sprintf("%s/%s:%s", vh.listener.g.gw.Namespace, vh.listener.g.gw.Name, rm.cr.name)
@@ -232,6 +233,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 					Cert:       use(c),
 					SNIFilters: []string{catchAllFilter},
 					Options:    l.tlsOptions,
+					Origin:     l.origin(),
 				})
 				continue
 			}
@@ -250,6 +252,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 				Cert:       use(c),
 				SNIFilters: names,
 				Options:    l.tlsOptions,
+				Origin:     l.origin(),
 			})
 		}
 	}
@@ -263,6 +266,7 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 				Cert:       use(c),
 				SNIFilters: []string{l.hostname},
 				Options:    l.tlsOptions,
+				Origin:     l.origin(),
 			}
 			if deeper := deeperNames(l, c, idx); len(deeper) > 0 {
 				e.Comment += ", with the names of its certificate more than one label below " + l.hostname[2:]
@@ -271,7 +275,50 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 			b.CrtList = append(b.CrtList, e)
 		}
 	}
+	b.CrtList = splitCrtListLines(b.CrtList)
 	return b
+}
+
+// HAProxy 2.6 refuses a crt-list line of more than 2,047 words or 65,535
+// characters ("too many args", "line too long"), and the Runtime API takes
+// a line in one command of at most its buffer size (16 kB by default).
+// Lines are kept well below all three.
+const (
+	maxLineFilters     = 1000
+	maxLineFilterBytes = 12 << 10
+)
+
+// splitCrtListLines splits lines with too many SNI filters into several
+// lines of the same certificate and options, each with part of the
+// filters: HAProxy selects the certificate for any of them, as for one
+// line.
+func splitCrtListLines(in []ir.CrtListEntry) []ir.CrtListEntry {
+	var out []ir.CrtListEntry
+	for _, e := range in {
+		var parts [][]string
+		var cur []string
+		size := 0
+		for _, f := range e.SNIFilters {
+			if len(cur) > 0 && (len(cur) == maxLineFilters || size+len(f)+1 > maxLineFilterBytes) {
+				parts = append(parts, cur)
+				cur, size = nil, 0
+			}
+			cur = append(cur, f)
+			size += len(f) + 1
+		}
+		parts = append(parts, cur)
+		if len(parts) == 1 {
+			out = append(out, e)
+			continue
+		}
+		for i, p := range parts {
+			x := e
+			x.SNIFilters = p
+			x.Comment = fmt.Sprintf("%s (line %d of %d: its names are split to keep each line within HAProxy's limits)", e.Comment, i+1, len(parts))
+			out = append(out, x)
+		}
+	}
+	return out
 }
 
 // deeperNames are the names of a wildcard listener's certificate that the
@@ -497,6 +544,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 	r := &ir.Rule{
 		Name:            cr.name,
 		Comment:         cr.comment,
+		Origin:          cr.origin,
 		RequestHeaders:  cr.reqHdr,
 		ResponseHeaders: cr.respHdr,
 	}

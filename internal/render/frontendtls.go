@@ -94,10 +94,19 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 		}
 		bundle.Write(pemData)
 	}
+	origin := ir.ValidationOrigin(g.gw.Namespace, g.gw.Name, port)
+	if why, ok := t.refused(origin); ok && bundle.Len() > 0 {
+		if len(v.problems) == 0 {
+			v.reason = gwapiv1.ListenerReasonInvalidCACertificateRef
+		}
+		v.problems = append(v.problems, refusedMsg(fmt.Sprintf("the CA certificates of port %d", port), why))
+		bundle.Reset()
+	}
 	if bundle.Len() > 0 {
 		v.ca = &ir.CAFile{
-			Path: fmt.Sprintf("cas/frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d", g.gw.Name, port))),
-			PEM:  bundle.Bytes(),
+			Path:   fmt.Sprintf("cas/frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d", g.gw.Name, port))),
+			PEM:    bundle.Bytes(),
+			Origin: origin,
 		}
 	}
 	return v
@@ -160,12 +169,19 @@ func (t *translator) gatewayBackendTLS(g *gatewayCtx) {
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
 		return
 	}
-	p, pemData, _, err := t.opts.Cache.certificate(sec)
+	if why, ok := t.refused(secretOrigin(ns, string(ref.Name))); ok {
+		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, refusedMsg("the certificate in Secret "+where, why))
+		return
+	}
+	p, pemData, chain, err := t.opts.Cache.certificate(sec)
+	if err == nil {
+		err = checkKeyStrength(chain, t.opts.SecurityLevel)
+	}
 	if err != nil {
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("Secret %s: %v.", where, err))
 		return
 	}
-	g.clientCert = &ir.Certificate{Path: p, PEM: pemData}
+	g.clientCert = &ir.Certificate{Path: p, PEM: pemData, Origin: secretOrigin(sec.Namespace, sec.Name)}
 }
 
 // validationMessage explains the frontend validation problems of a

@@ -10,6 +10,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/internal/ir"
+	"hagate.io/hagate/internal/snapshot"
 )
 
 // gatewayCtx is one of our Gateways during a translation.
@@ -77,6 +78,12 @@ type listenerCtx struct {
 	// overlaps are the listeners on the same port whose hostnames overlap
 	// this one's (TLS connection coalescing may mix them).
 	overlaps []string
+	// refused is HAProxy's reason for refusing the listener's
+	// configuration (Options.Refused); the listener is not served.
+	refused string
+	// portUnavailable says why the listener's port cannot be bound
+	// (Snapshot.UnusablePorts); the listener is not accepted.
+	portUnavailable string
 }
 
 // listenerKind is how hagate serves a listener.
@@ -104,7 +111,7 @@ func (l *listenerCtx) terminates() bool {
 
 // served reports whether the listener becomes configuration.
 func (l *listenerCtx) served() bool {
-	if !l.accepted || l.conflicted || l.g.unserved {
+	if !l.accepted || l.conflicted || l.g.unserved || l.refused != "" {
 		return false
 	}
 	if l.terminates() {
@@ -160,6 +167,10 @@ func (t *translator) buildListeners() {
 			g.listeners = append(g.listeners, l)
 			t.listeners = append(t.listeners, l)
 			t.validateListener(l)
+			if why, ok := t.refused(l.origin()); ok {
+				l.refused = why
+			}
+			t.checkPort(l)
 		}
 		t.gatewayBackendTLS(g)
 	}
@@ -221,6 +232,31 @@ func (t *translator) validateListener(l *listenerCtx) {
 	}
 	if l.kind == lkHTTPS {
 		t.applyValidation(l)
+	}
+}
+
+// checkPort leaves out an accepted listener whose port another process
+// holds on one of the addresses it binds.
+func (t *translator) checkPort(l *listenerCtx) {
+	if !l.accepted || len(t.snap.UnusablePorts) == 0 {
+		return
+	}
+	addrs := l.group().addresses()
+	if len(addrs) == 0 {
+		addrs = []string{""}
+	}
+	for _, a := range addrs {
+		why, bad := t.snap.UnusablePorts[snapshot.ListenAddress{Address: a, Port: int32(l.spec.Port)}]
+		if !bad {
+			continue
+		}
+		where := "the default address"
+		if a != "" {
+			where = a
+		}
+		l.accepted = false
+		l.portUnavailable = fmt.Sprintf("Port %d on %s cannot be bound (%s); the listener is not served until it is free.", l.spec.Port, where, strings.TrimSuffix(why, "."))
+		return
 	}
 }
 
@@ -398,6 +434,8 @@ func (t *translator) finishListeners() {
 		switch {
 		case l.conflicted:
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, conflictReason(*c), "The listener conflicts with another listener on its port; see the Conflicted condition.", gen))
+		case l.portUnavailable != "":
+			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonPortUnavailable), l.portUnavailable, gen))
 		case l.noValidCA:
 			setCond(c, cond(string(gwapiv1.ListenerConditionAccepted), false, string(gwapiv1.ListenerReasonNoValidCACertificate),
 				"No CA certificate of the Gateway's client-certificate validation for this port is usable; see ResolvedRefs.", gen))
@@ -451,6 +489,8 @@ func (t *translator) finishListeners() {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), true, string(gwapiv1.ListenerReasonProgrammed), "The listener is part of the HAProxy configuration.", gen))
 		} else if l.conflicted {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, conflictReason(*c), "The listener conflicts with another listener on its port and is not served.", gen))
+		} else if l.refused != "" && l.accepted {
+			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), refusedMsg("this listener's configuration", l.refused)+" The listener is not served.", gen))
 		} else if l.g.unserved && l.accepted {
 			setCond(c, cond(string(gwapiv1.ListenerConditionProgrammed), false, string(gwapiv1.ListenerReasonInvalid), "The listener is not served: its Gateway's addresses cannot be used; see the Gateway's conditions.", gen))
 		} else {

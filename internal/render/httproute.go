@@ -15,7 +15,9 @@ import (
 // compiledRule is a route rule checked and turned into IR parts that do
 // not depend on the frontend.
 type compiledRule struct {
-	name     string
+	name string
+	// origin is the route the rule belongs to.
+	origin   ir.Origin
 	comment  string
 	matches  []ir.Match
 	reqHdr   *ir.HeaderModifier
@@ -43,6 +45,7 @@ type grpcRank struct {
 func newRule(kind string, o metav1.Object, i int, name *gwapiv1.SectionName) (*compiledRule, error) {
 	cr := &compiledRule{
 		name:    fmt.Sprintf("%s/%s/%d", o.GetNamespace(), o.GetName(), i),
+		origin:  ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()},
 		comment: fmt.Sprintf("%s %s/%s rule %d", kind, o.GetNamespace(), o.GetName(), i),
 	}
 	if name != nil && *name != "" {

@@ -33,6 +33,14 @@ type Options struct {
 	ControllerName string
 	// Cache, if set, keeps parsed certificates between translations.
 	Cache *Cache
+	// SecurityLevel is the OpenSSL security level of the data plane
+	// (1-5): certificates whose keys or signatures it would refuse are
+	// not used. 0 means DefaultSecurityLevel.
+	SecurityLevel int
+	// Refused holds what the data plane refused from an earlier attempt,
+	// by the object responsible, with HAProxy's reason: those objects are
+	// left out, with a condition saying why.
+	Refused map[ir.Origin]string
 }
 
 // Result is the outcome of a translation.

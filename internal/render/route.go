@@ -9,6 +9,8 @@ import (
 	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/internal/ir"
 )
 
 // Route kinds hagate serves.
@@ -71,6 +73,9 @@ func (t *translator) attachRoutes() {
 			if !validHostname(string(h)) {
 				r.invalid = &routeProblem{gwapiv1.RouteReasonUnsupportedValue, fmt.Sprintf("Hostname %q is not a valid DNS name. The route is not served.", h)}
 			}
+		}
+		if why, ok := t.refused(ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()}); ok && r.invalid == nil {
+			r.invalid = &routeProblem{gwapiv1.RouteReasonUnsupportedValue, refusedMsg("the configuration of this route", why) + " The route is not served."}
 		}
 		if r.invalid == nil {
 			compile(r)

@@ -120,6 +120,7 @@ func (t *translator) tlsRouteEntries(ls []*listenerCtx, idx *listenerIndex) []*i
 					Comment:  fmt.Sprintf("listener %s, TLSRoute %s/%s", l.name, a.obj.GetNamespace(), a.obj.GetName()),
 					SNI:      h,
 					Backends: t.tcpBackends(a.route, l),
+					Origin:   ir.Origin{Kind: kindTLSRoute, Namespace: a.obj.GetNamespace(), Name: a.obj.GetName()},
 				})
 			}
 			if !won && len(a.conflicts) > 0 {

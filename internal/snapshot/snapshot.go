@@ -46,7 +46,20 @@ type Snapshot struct {
 	// agent tries to bind each address a Gateway asks for). Absent
 	// addresses are taken as usable.
 	UnusableAddresses map[string]string
+	// UnusablePorts are the addresses listeners would bind that cannot be
+	// bound here (another process holds the port), with why; sources
+	// that can check fill it (the agent tries to bind each new one).
+	// render does not serve listeners on them (PortUnavailable).
+	UnusablePorts map[ListenAddress]string
 	// Namespaces are the Namespaces, with their labels, for allowedRoutes
 	// selectors.
 	Namespaces []*corev1.Namespace
+}
+
+// ListenAddress is a TCP address listeners bind: an IP address (canonical,
+// as Gateway spec.addresses give it) or "" for the default bind address,
+// and a port.
+type ListenAddress struct {
+	Address string
+	Port    int32
 }

@@ -122,10 +122,20 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	// Replaced per render: see Render.
 	"file":     func(string) string { return "" },
 	"bindAddr": func([]string, int32) string { return "" },
+	"from":     func(ir.Origin) string { return "" },
+	"endfrom":  func() string { return "" },
 }).ParseFS(files, "files/*.tmpl"))
 
+// Output is what Render makes.
+type Output struct {
+	// Bundle holds haproxy.cfg and the files it reads.
+	Bundle *bundle.Bundle
+	// Origins traces the Bundle's files and lines to their objects.
+	Origins *Origins
+}
+
 // Render turns a configuration into a Bundle.
-func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
+func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	if !path.IsAbs(opts.ConfigRoot) {
 		return nil, fmt.Errorf("render templates: config root %q is not an absolute path", opts.ConfigRoot)
 	}
@@ -141,21 +151,28 @@ func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
 	if err != nil {
 		return nil, fmt.Errorf("render templates: %w", err)
 	}
-	t.Funcs(template.FuncMap{"file": file, "bindAddr": bind})
 	var buf bytes.Buffer
+	rec := &recorder{buf: &buf}
+	t.Funcs(template.FuncMap{"file": file, "bindAddr": bind, "from": rec.from, "endfrom": rec.endfrom})
 	if err := t.ExecuteTemplate(&buf, "haproxy.cfg.tmpl", cfg); err != nil {
 		return nil, fmt.Errorf("render haproxy.cfg: %w", err)
 	}
+	origins := newOrigins()
+	origins.lines[bundle.ConfigFile] = rec.spans()
 	b := bundle.New()
 	b.Add(&bundle.File{Path: bundle.ConfigFile, Content: buf.Bytes(), Mode: 0o644})
+	addCrtList := func(name string, tb *ir.TLSBind) {
+		p := fmt.Sprintf("crt-lists/%s.crt-list", name)
+		b.Add(&bundle.File{Path: p, Content: crtList(name, tb, file, func(line int, o ir.Origin) { origins.line(p, line, o) }), Mode: 0o644})
+	}
 	for _, fe := range cfg.TCPFrontends {
 		if fe.TLS != nil {
-			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe.Name, fe.TLS, file), Mode: 0o644})
+			addCrtList(fe.Name, fe.TLS)
 		}
 	}
 	for _, fe := range cfg.Frontends {
 		if fe.TLS != nil {
-			b.Add(&bundle.File{Path: fmt.Sprintf("crt-lists/%s.crt-list", fe.Name), Content: crtList(fe.Name, fe.TLS, file), Mode: 0o644})
+			addCrtList(fe.Name, fe.TLS)
 		}
 		addMap(b, fmt.Sprintf("maps/%s.hosts.map", fe.Name), "exact request hosts", fe.HostExact)
 		addMap(b, fmt.Sprintf("maps/%s.suffixes.map", fe.Name), "request host suffixes, most specific first", fe.HostSuffix)
@@ -167,11 +184,13 @@ func Render(cfg *ir.Config, opts Options) (*bundle.Bundle, error) {
 	}
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
+		origins.file(c.Path, c.Origin)
 	}
 	for _, c := range cfg.CAFiles {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o644})
+		origins.file(c.Path, c.Origin)
 	}
-	return b, nil
+	return &Output{Bundle: b, Origins: origins}, nil
 }
 
 func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
@@ -186,13 +205,19 @@ func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
 	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
 }
 
-func crtList(name string, tb *ir.TLSBind, file func(string) string) []byte {
+// crtList writes a crt-list file; traced is told the line number of each
+// certificate line and its origin.
+func crtList(name string, tb *ir.TLSBind, file func(string) string, traced func(int, ir.Origin)) []byte {
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# Certificates of frontend %s, chosen by SNI: exact names before wildcards.\n", name)
+	line := 1
 	if tb.StrictSNI {
 		buf.WriteString("# No catch-all listener: a ClientHello matching no line is refused (strict-sni).\n")
+		line++
 	}
 	for _, e := range tb.CrtList {
+		line += 2 // the comment, then the line
+		traced(line, e.Origin)
 		fmt.Fprintf(&buf, "# %s\n%s", comment(e.Comment), file(e.Cert))
 		if len(e.Options) > 0 {
 			fmt.Fprintf(&buf, " [%s]", strings.Join(e.Options, " "))
