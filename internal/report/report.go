@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strconv"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -35,14 +36,15 @@ type entryMeta struct {
 }
 
 // Status renders the report: every object hagate computed a status for,
-// and a leading comment naming the Gateway API objects it left alone.
+// and a leading comment naming the Gateway API objects it left alone (a
+// name that is not plain is Go-quoted there: see commentValue).
 func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 	var es []entry
 	var skipped []string
 	skip := func(kind string, o metav1.Object) {
-		name := o.GetName()
+		name := commentValue(o.GetName())
 		if o.GetNamespace() != "" {
-			name = o.GetNamespace() + "/" + name
+			name = commentValue(o.GetNamespace()) + "/" + name
 		}
 		skipped = append(skipped, kind+" "+name)
 	}
@@ -128,7 +130,11 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 			return nil, fmt.Errorf("status report: %w", err)
 		}
 		dropTimes(generic)
-		y, err := yaml.Marshal(generic)
+		j, err := json.Marshal(generic)
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		y, err := yaml.JSONToYAML(yamlSafe(j))
 		if err != nil {
 			return nil, fmt.Errorf("status report: %w", err)
 		}
@@ -138,6 +144,56 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 		out.Write(y)
 	}
 	return out.Bytes(), nil
+}
+
+// commentValue returns s as it may appear in a `#` comment line of the
+// report: as is when it is a plain name (letters, digits, '.', '-', '_',
+// ':'), otherwise Go-quoted with every non-ASCII or control character
+// escaped, so that no value can end the comment line, start a document or
+// read as another name. Names come straight from the input in file mode,
+// with no API server to validate them.
+func commentValue(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '-' || c == '_' || c == ':') {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
+}
+
+// yamlSafe returns JSON text j with every character outside printable
+// ASCII written as a YAML escape (\uXXXX, or \UXXXXXXXX beyond the Basic
+// Multilingual Plane). yaml.JSONToYAML reads JSON as YAML, which refuses a
+// raw DEL in a string and folds a raw U+0085 (a YAML line break) to a
+// space; escaped, every string reads back as it is. Outside strings,
+// encoding/json writes printable ASCII only, and it writes valid UTF-8.
+func yamlSafe(j []byte) []byte {
+	safe := true
+	for _, b := range j {
+		if b < ' ' || b > '~' {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return j
+	}
+	out := make([]byte, 0, len(j)+32)
+	for _, r := range string(j) {
+		switch {
+		case ' ' <= r && r <= '~':
+			out = append(out, byte(r))
+		case r <= 0xFFFF:
+			out = fmt.Appendf(out, `\u%04X`, r)
+		default:
+			out = fmt.Appendf(out, `\U%08X`, r)
+		}
+	}
+	return out
 }
 
 // dropTimes removes lastTransitionTime fields: the report is stable.
