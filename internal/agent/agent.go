@@ -7,10 +7,15 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"os/user"
 	"path/filepath"
+	"strconv"
+	"syscall"
 	"time"
 
 	"github.com/go-logr/logr"
@@ -78,10 +83,54 @@ func New(o Options) (*Agent, error) {
 	if o.HAProxyBinary == "" {
 		o.HAProxyBinary = "haproxy"
 	}
-	if err := os.MkdirAll(o.StateDir, 0o700); err != nil {
-		return nil, fmt.Errorf("state folder: %w", err)
+	if err := ownFolder("state folder", o.StateDir); err != nil {
+		return nil, err
+	}
+	// In attach mode ConfigDir may be a folder shared with the other
+	// HAProxy: its mode is not ours to change. Inside StateDir it is ours.
+	if rel, err := filepath.Rel(o.StateDir, o.ConfigDir); err == nil && filepath.IsLocal(rel) {
+		if err := ownFolder("configuration folder", o.ConfigDir); err != nil {
+			return nil, err
+		}
 	}
 	return &Agent{o: o}, nil
+}
+
+// ownFolder makes dir a folder only this user can use: it creates it
+// (and missing parents) 0700, or takes an existing one, refusing it when
+// it is not a folder (a symbolic link included) or belongs to another
+// user, who could swap master.sock or the configuration in it, and taking
+// group and other access away. what names the folder in errors.
+func ownFolder(what, dir string) error {
+	fi, err := os.Lstat(dir)
+	if errors.Is(err, fs.ErrNotExist) {
+		if err := os.MkdirAll(dir, 0o700); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+		fi, err = os.Lstat(dir)
+	}
+	if err != nil {
+		return fmt.Errorf("%s: %w", what, err)
+	}
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return fmt.Errorf("%s %s is a symbolic link: give the folder itself", what, dir)
+	case !fi.IsDir():
+		return fmt.Errorf("%s %s exists and is not a folder: give a folder, or a path that does not exist yet", what, dir)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != os.Geteuid() {
+		owner := fmt.Sprintf("uid %d", st.Uid)
+		if u, err := user.LookupId(strconv.FormatUint(uint64(st.Uid), 10)); err == nil {
+			owner = fmt.Sprintf("%s (uid %d)", u.Username, st.Uid)
+		}
+		return fmt.Errorf("%s %s is owned by %s, not by this user (uid %d), and its owner could replace the sockets and configuration in it: give a folder of this user's own or a path that does not exist yet, or make this user its owner", what, dir, owner, os.Geteuid())
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		if err := os.Chmod(dir, 0o700); err != nil {
+			return fmt.Errorf("%s: %w", what, err)
+		}
+	}
+	return nil
 }
 
 // ConfigDir is the folder HAProxy reads.
