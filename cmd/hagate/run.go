@@ -116,6 +116,8 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	if err != nil {
 		return err
 	}
+	m.SetReadiness(a.Ready)
+	m.SetRestarts(a.Restarts)
 	if f.sourceDir != "" {
 		err = a.RunDir(ctx, f.sourceDir, agent.DefaultDebounce)
 	} else {

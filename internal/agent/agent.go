@@ -15,8 +15,8 @@ import (
 	"os/user"
 	"path/filepath"
 	"strconv"
+	"sync"
 	"syscall"
-	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/haproxytech/client-native/v6/runtime"
@@ -24,9 +24,7 @@ import (
 
 	"hagate.io/hagate/internal/haproxy"
 	"hagate.io/hagate/internal/metrics"
-	"hagate.io/hagate/internal/pipeline"
 	"hagate.io/hagate/internal/render"
-	"hagate.io/hagate/internal/snapshot"
 )
 
 // Options configure an Agent.
@@ -53,6 +51,10 @@ type Options struct {
 	// HAProxyOutput receives HAProxy's own output (its logs); default
 	// standard output.
 	HAProxyOutput io.Writer
+	// SecurityLevel is the OpenSSL security level of HAProxy's TLS
+	// (certificates it would refuse are left out); 0 means render's
+	// default (2, as Debian's OpenSSL).
+	SecurityLevel int
 }
 
 // Agent renders and applies.
@@ -62,6 +64,13 @@ type Agent struct {
 	proc   *haproxy.Process
 	master *haproxy.MasterCLI
 	cache  render.Cache
+
+	// mu guards what renders and applies share: what HAProxy refused,
+	// the ports found busy, whether the last apply failed.
+	mu       sync.Mutex
+	refused  refusals
+	ports    *ports
+	applyErr error
 }
 
 // New prepares an Agent; Start runs HAProxy.
@@ -146,81 +155,6 @@ func (a *Agent) MasterSocket() string {
 
 // Process is the supervised HAProxy (nil in attach mode).
 func (a *Agent) Process() *haproxy.Process { return a.proc }
-
-// Render runs the pipeline for this Agent's configuration folder, after
-// checking which addresses the Gateways ask for can be bound here.
-func (a *Agent) Render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
-	start := time.Now()
-	checkAddresses(snap)
-	out, err := pipeline.Render(snap, pipeline.Options{
-		ControllerName: a.o.ControllerName,
-		ConfigRoot:     a.o.ConfigDir,
-		BindAddress:    a.o.BindAddress,
-		Cache:          &a.cache,
-	})
-	if a.o.Metrics != nil {
-		a.o.Metrics.Rendered(time.Since(start))
-	}
-	return out, err
-}
-
-// Start makes HAProxy run the first Snapshot: in run mode it writes the
-// configuration and starts HAProxy (master-worker, supervised until ctx is
-// done); in attach mode it writes it and reloads the other master.
-func (a *Agent) Start(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, error) {
-	out, err := a.Render(snap)
-	if err != nil {
-		return nil, err
-	}
-	a.master = &haproxy.MasterCLI{Path: a.MasterSocket()}
-	a.engine = haproxy.NewEngine(haproxy.EngineOptions{
-		ConfigDir: a.o.ConfigDir,
-		StageDir:  filepath.Join(a.o.StateDir, "stage"),
-		Binary:    a.o.HAProxyBinary,
-		Reloader:  reloader{a},
-		Runtime:   a.runtime(),
-		Log:       a.o.Log,
-		Observer:  a.observer(),
-	})
-	if a.o.MasterSocket != "" {
-		res, err := a.engine.Apply(ctx, out.Bundle)
-		if err != nil {
-			return nil, err
-		}
-		a.o.Log.Info("configuration applied to the attached HAProxy", "action", res.Action)
-	} else {
-		if err := a.engine.Install(ctx, out.Bundle); err != nil {
-			return nil, err
-		}
-		a.proc, err = haproxy.Start(ctx, haproxy.ProcessOptions{
-			Binary:       a.o.HAProxyBinary,
-			ConfigFile:   filepath.Join(a.o.ConfigDir, "haproxy.cfg"),
-			MasterSocket: a.MasterSocket(),
-			PIDFile:      filepath.Join(a.o.StateDir, "haproxy.pid"),
-			Log:          a.o.Log.WithName("haproxy"),
-			Stdout:       a.o.HAProxyOutput,
-			Stderr:       a.o.HAProxyOutput,
-		})
-		if err != nil {
-			return nil, err
-		}
-		a.o.Log.Info("HAProxy started", "masterPID", a.proc.MasterPID(), "config", filepath.Join(a.o.ConfigDir, "haproxy.cfg"))
-	}
-	if a.o.Metrics != nil {
-		a.o.Metrics.SetReady(true)
-	}
-	return out, nil
-}
-
-// Update renders a Snapshot and applies it.
-func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, haproxy.Outcome, error) {
-	out, err := a.Render(snap)
-	if err != nil {
-		return nil, haproxy.Outcome{}, err
-	}
-	res, err := a.engine.Apply(ctx, out.Bundle)
-	return out, res, err
-}
 
 // Wait returns when the supervised HAProxy has stopped (after ctx is
 // done); at once in attach mode.

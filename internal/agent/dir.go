@@ -1,98 +1,196 @@
 package agent
 
 import (
+	"bytes"
 	"context"
-	"io/fs"
-	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/fsnotify/fsnotify"
+	"github.com/google/renameio/v2"
 
+	"hagate.io/hagate/internal/pipeline"
 	"hagate.io/hagate/internal/snapshot"
 	"hagate.io/hagate/internal/source/files"
 )
 
 // Debounce bounds how changes of a source folder are batched: a render
 // starts once the folder has been quiet for Quiet, and at most Max after
-// the first change of a batch.
+// the first change of a batch. A file being written in place is read once
+// its writer has closed it, or after Writing when it stays open.
 type Debounce struct {
-	Quiet, Max time.Duration
+	Quiet, Max, Writing time.Duration
 }
 
 // DefaultDebounce batches editor saves (write, rename, chmod) into one
 // render without delaying a change by more than a second.
-var DefaultDebounce = Debounce{Quiet: 100 * time.Millisecond, Max: time.Second}
+var DefaultDebounce = Debounce{Quiet: 100 * time.Millisecond, Max: time.Second, Writing: 5 * time.Second}
+
+// StatusFile is where RunDir writes the status report, in the state
+// folder.
+const StatusFile = pipeline.StatusFile
 
 // RunDir serves a folder of manifests: it renders it, starts HAProxy on it
 // (or applies it to the attached one), then renders and applies again on
 // every change until ctx is done. Bad documents are logged with file and
 // document; the rest of the folder still applies, and a broken file keeps
-// its last good version.
+// its last good version. A failed apply is retried, with a backoff, until
+// HAProxy runs what the folder says. Every condition that turns bad is
+// logged, and status.yaml in the state folder holds every status.
 func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
+	if db.Writing <= 0 {
+		db.Writing = DefaultDebounce.Writing
+	}
 	// Watch first: a change made while HAProxy starts is not missed.
-	w, err := fsnotify.NewWatcher()
+	w, err := newWatcher(dir)
 	if err != nil {
 		return err
 	}
 	defer w.Close()
-	addTree(w, dir)
 
-	src := &files.Dir{Root: dir}
-	snap, err := a.loadDir(src)
-	if err != nil {
-		return err
-	}
-	out, err := a.Start(ctx, snap)
-	if err != nil {
-		return err
-	}
-	for _, w := range out.Warnings {
-		a.o.Log.Info("warning", "detail", w)
-	}
+	d := &dirRun{a: a, src: &files.Dir{Root: dir}}
+	d.apply(ctx)
 
-	var quiet, max <-chan time.Time
+	var quiet, max, retry <-chan time.Time
 	pending := false
+	inPlace := map[string]time.Time{} // files written in place, not closed yet: since when
+	var writeCheck <-chan time.Time
 	for {
+		if d.failed && retry == nil && !pending {
+			wait := d.backoff.Next()
+			a.o.Log.Info("retrying the apply", "in", wait.String())
+			retry = time.After(wait)
+		}
 		select {
 		case <-ctx.Done():
 			a.Wait()
 			return nil
-		case ev, ok := <-w.Events:
+		case ev, ok := <-w.events:
 			if !ok {
 				return nil
 			}
-			if ev.Has(fsnotify.Create) {
-				if fi, err := os.Stat(ev.Name); err == nil && fi.IsDir() {
-					addTree(w, ev.Name)
-				}
-			}
-			if !relevant(ev.Name) {
+			if !relevant(ev.path) && ev.path != w.root {
 				continue
 			}
+			if ev.what == writing {
+				if _, ok := inPlace[ev.path]; !ok {
+					inPlace[ev.path] = time.Now()
+				}
+				if writeCheck == nil {
+					writeCheck = time.After(db.Writing)
+				}
+				continue
+			}
+			delete(inPlace, ev.path)
 			quiet = time.After(db.Quiet)
 			if !pending {
 				pending = true
 				max = time.After(db.Max)
 			}
-		case err, ok := <-w.Errors:
-			if !ok {
-				return nil
-			}
+		case err := <-w.errs:
 			a.o.Log.Error(err, "watching the source folder")
+		case <-writeCheck:
+			// A writer that keeps its file open: take the file as it is.
+			writeCheck = nil
+			for p, since := range inPlace {
+				if time.Since(since) >= db.Writing {
+					delete(inPlace, p)
+					quiet = time.After(0)
+					pending = true
+				}
+			}
+			if len(inPlace) > 0 {
+				writeCheck = time.After(db.Writing / 2)
+			}
 		case <-quiet:
-			pending, quiet, max = false, nil, nil
-			a.reloadDir(ctx, src)
+			if len(inPlace) > 0 {
+				continue // the file being written is read once closed
+			}
+			pending, quiet, max, retry = false, nil, nil, nil
+			d.apply(ctx)
 		case <-max:
-			pending, quiet, max = false, nil, nil
-			a.reloadDir(ctx, src)
+			if len(inPlace) > 0 {
+				max = nil
+				continue
+			}
+			pending, quiet, max, retry = false, nil, nil, nil
+			d.apply(ctx)
+		case <-retry:
+			retry = nil
+			d.apply(ctx)
 		}
 	}
 }
 
-func (a *Agent) loadDir(src *files.Dir) (*snapshot.Snapshot, error) {
-	res, err := src.Load()
+// dirRun is the state of RunDir between changes.
+type dirRun struct {
+	a       *Agent
+	src     *files.Dir
+	failed  bool
+	backoff Backoff
+	// problems are the conditions reporting a problem after the last
+	// render, to log only new ones.
+	problems []problem
+	status   []byte
+}
+
+// apply reads the folder, renders and applies it; failures are logged
+// and the last good configuration keeps serving.
+func (d *dirRun) apply(ctx context.Context) {
+	a := d.a
+	snap, err := d.load()
+	if err != nil {
+		a.o.Log.Error(err, "reading the source folder; the last good configuration keeps serving")
+		d.failed = true
+		return
+	}
+	start := time.Now()
+	out, res, err := a.Update(ctx, snap)
+	if out != nil {
+		d.report(out)
+	}
+	if err != nil {
+		d.failed = true
+		a.o.Log.Error(err, "apply failed; HAProxy keeps the last good configuration", "action", res.Action)
+		return
+	}
+	d.failed = false
+	d.backoff.Reset()
+	switch res.Action {
+	case "none":
+		a.o.Log.V(1).Info("nothing to change")
+	case "start":
+		a.o.Log.Info("applied", "action", "start", "duration", time.Since(start).String())
+	default:
+		a.o.Log.Info("applied", "action", res.Action, "why", strings.Join(res.Reasons, "; "), "duration", time.Since(start).String())
+	}
+}
+
+// report logs the conditions that turned bad and writes status.yaml into
+// the state folder when it changed.
+func (d *dirRun) report(out *pipeline.Output) {
+	a := d.a
+	cur := problems(out.Status)
+	for _, p := range newProblems(d.problems, cur) {
+		a.o.Log.Info("object not fully served", "object", p.object, "condition", p.condition, "reason", p.reason, "message", p.message)
+	}
+	d.problems = cur
+	for _, w := range out.Warnings {
+		a.o.Log.V(1).Info("warning", "detail", w)
+	}
+	if bytes.Equal(d.status, out.StatusYAML) {
+		return
+	}
+	if err := renameio.WriteFile(filepath.Join(a.o.StateDir, StatusFile), out.StatusYAML, 0o644); err != nil {
+		a.o.Log.Error(err, "writing status.yaml")
+		return
+	}
+	d.status = out.StatusYAML
+}
+
+func (d *dirRun) load() (*snapshot.Snapshot, error) {
+	a := d.a
+	res, err := d.src.Load()
 	if err != nil {
 		return nil, err
 	}
@@ -109,27 +207,6 @@ func (a *Agent) loadDir(src *files.Dir) (*snapshot.Snapshot, error) {
 	return res.Snapshot, nil
 }
 
-// reloadDir renders the folder and applies it; failures are logged and
-// the last good configuration keeps serving.
-func (a *Agent) reloadDir(ctx context.Context, src *files.Dir) {
-	snap, err := a.loadDir(src)
-	if err != nil {
-		a.o.Log.Error(err, "reading the source folder")
-		return
-	}
-	start := time.Now()
-	_, res, err := a.Update(ctx, snap)
-	if err != nil {
-		a.o.Log.Error(err, "apply failed; HAProxy keeps the last good configuration", "action", res.Action)
-		return
-	}
-	if res.Action == "none" {
-		a.o.Log.V(1).Info("nothing to change")
-		return
-	}
-	a.o.Log.Info("applied", "action", res.Action, "why", strings.Join(res.Reasons, "; "), "duration", time.Since(start).String())
-}
-
 // relevant reports whether a changed path can hold manifests.
 func relevant(p string) bool {
 	base := filepath.Base(p)
@@ -140,16 +217,7 @@ func relevant(p string) bool {
 			return false
 		}
 	}
+	// No extension: a folder (created, removed, restored).
 	ext := filepath.Ext(base)
 	return ext == ".yaml" || ext == ".yml" || ext == ""
-}
-
-// addTree watches a folder and the folders below it.
-func addTree(w *fsnotify.Watcher, root string) {
-	_ = filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
-		if err == nil && d.IsDir() {
-			_ = w.Add(p)
-		}
-		return nil
-	})
 }

@@ -156,3 +156,39 @@ func (b *Bundle) ReplaceDir(dir string) error {
 	}
 	return nil
 }
+
+// ReadTree reads the regular files below dir (what an earlier WriteTree or
+// apply left there) into a Bundle, with their modes; sockets, links and
+// other special files are left out, and so are files over maxFile bytes.
+func ReadTree(dir string, maxFile int64) (*Bundle, error) {
+	b := New()
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.Type().IsRegular() {
+			return nil
+		}
+		fi, err := d.Info()
+		if err != nil {
+			return err
+		}
+		if fi.Size() > maxFile {
+			return nil
+		}
+		rel, err := filepath.Rel(dir, p)
+		if err != nil {
+			return err
+		}
+		data, err := os.ReadFile(p)
+		if err != nil {
+			return err
+		}
+		b.Add(&File{Path: filepath.ToSlash(rel), Content: data, Mode: fi.Mode().Perm()})
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read bundle: %w", err)
+	}
+	return b, nil
+}

@@ -164,8 +164,9 @@ type reconciler struct {
 	elected <-chan struct{}
 	events  events.EventRecorder
 
-	mu      sync.Mutex
-	started bool
+	mu sync.Mutex
+	// retry spaces the retries of a failed apply.
+	retry   agent.Backoff
 	secrets map[types.NamespacedName]*cached
 	cms     map[types.NamespacedName]*cached
 }
@@ -196,7 +197,7 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		log.Info("applied", "action", res, "duration", time.Since(start).String())
 	}
 	if out == nil {
-		return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+		return reconcile.Result{RequeueAfter: r.retry.Next()}, nil
 	}
 	applied := time.Now()
 	defer func() {
@@ -209,8 +210,11 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		}
 	}
 	if applyErr != nil {
-		return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+		// Retried until HAProxy runs what is wanted, even when nothing
+		// changes in the cluster.
+		return reconcile.Result{RequeueAfter: r.retry.Next()}, nil
 	}
+	r.retry.Reset()
 	return reconcile.Result{RequeueAfter: r.o.Resync}, nil
 }
 

@@ -59,21 +59,9 @@ func gvkOf(o client.Object) schema.GroupVersionKind {
 }
 
 // apply renders and applies a Snapshot; the first one starts HAProxy (or
-// attaches to it).
+// attaches to it). The statuses come back even when HAProxy does not run
+// the configuration yet: they say what is wrong.
 func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, string, error) {
-	if !r.started {
-		out, err := r.o.Agent.Start(ctx, snap)
-		if err != nil {
-			// Render the statuses anyway: they say what is wrong.
-			o, rerr := r.o.Agent.Render(snap)
-			if rerr != nil {
-				return nil, "start", err
-			}
-			return o, "start", err
-		}
-		r.started = true
-		return out, "start", nil
-	}
 	out, res, err := r.o.Agent.Update(ctx, snap)
 	return out, res.Action, err
 }

@@ -118,8 +118,29 @@ func (e *Engine) Current() *bundle.Bundle {
 	return e.cur
 }
 
+// InstallExisting takes the configuration found in the configuration
+// folder (left by an earlier run) as the one HAProxy is about to start
+// on, when HAProxy accepts it; the next Apply starts from it.
+func (e *Engine) InstallExisting(ctx context.Context) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	b, err := bundle.ReadTree(e.o.ConfigDir, 64<<20)
+	if err != nil {
+		return err
+	}
+	if b.Get(bundle.ConfigFile) == nil {
+		return errors.New("no haproxy.cfg in " + e.o.ConfigDir)
+	}
+	if err := e.check(ctx, b); err != nil {
+		return err
+	}
+	e.cur = b
+	return nil
+}
+
 // Install checks a Bundle and writes it as the configuration, without
-// telling HAProxy: before HAProxy is started on it.
+// telling HAProxy: before HAProxy is started on it. Files of the folder
+// the Bundle does not hold (left by an earlier run) are removed.
 func (e *Engine) Install(ctx context.Context, b *bundle.Bundle) error {
 	e.mu.Lock()
 	defer e.mu.Unlock()
@@ -155,14 +176,15 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		p = &Plan{Reload: true, Reasons: []string{"no Runtime API"}}
 	}
 	if !p.Reload {
+		// The files first: what is on disk is always what HAProxy should
+		// run next (a master restarted in between reads it). Written, but
+		// not applied, they make a later runtime refusal a reload of b.
+		if werr := e.write(e.cur, b); werr != nil {
+			e.restore(e.cur, b)
+			return Outcome{Action: "runtime"}, fmt.Errorf("write the configuration files (nothing changed): %w", werr)
+		}
 		done, rerr := e.runtime(p)
 		if rerr == nil {
-			if werr := e.write(e.cur, b); werr != nil {
-				// HAProxy runs b already; the files lag behind: the next
-				// apply writes them all and reloads.
-				e.dirty = true
-				return Outcome{Action: "runtime"}, fmt.Errorf("runtime changes applied but files not written: %w", werr)
-			}
 			e.cur = b
 			e.count(p)
 			return Outcome{Action: "runtime", Reasons: describe(p)}, nil
@@ -448,13 +470,50 @@ func (e *Engine) write(prev, next *bundle.Bundle) error {
 			return fmt.Errorf("write configuration: %w", err)
 		}
 	}
-	if prev != nil {
-		for _, f := range prev.Files() {
-			if next.Get(f.Path) == nil {
-				if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f.Path))); err != nil && !os.IsNotExist(err) {
-					return fmt.Errorf("write configuration: %w", err)
-				}
+	if prev == nil {
+		return removeStale(dir, next)
+	}
+	for _, f := range prev.Files() {
+		if next.Get(f.Path) == nil {
+			if err := os.Remove(filepath.Join(dir, filepath.FromSlash(f.Path))); err != nil && !os.IsNotExist(err) {
+				return fmt.Errorf("write configuration: %w", err)
 			}
+		}
+	}
+	return nil
+}
+
+// removeStale removes the files of the folders hagate writes (certs/,
+// cas/, crt-lists/, maps/) that next does not hold: what an earlier run
+// left, such as the key of a Secret deleted since. Nothing else of the
+// folder is touched (in attach mode it may be shared).
+func removeStale(dir string, next *bundle.Bundle) error {
+	for _, sub := range []string{dirCerts, dirCAs, dirCrtLists, dirMaps} {
+		root := filepath.Join(dir, sub)
+		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				if os.IsNotExist(err) {
+					return nil
+				}
+				return err
+			}
+			if !d.Type().IsRegular() {
+				return nil
+			}
+			rel, err := filepath.Rel(dir, p)
+			if err != nil {
+				return err
+			}
+			if next.Get(filepath.ToSlash(rel)) != nil {
+				return nil
+			}
+			if err := os.Remove(p); err != nil && !os.IsNotExist(err) {
+				return err
+			}
+			return nil
+		})
+		if err != nil {
+			return fmt.Errorf("write configuration: remove stale files: %w", err)
 		}
 	}
 	return nil

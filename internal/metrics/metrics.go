@@ -25,7 +25,8 @@ type Metrics struct {
 	applyDuration  *prometheus.HistogramVec
 	renderDuration prometheus.Histogram
 
-	ready atomic.Bool
+	ready    atomic.Pointer[func(context.Context) error]
+	restarts atomic.Pointer[func() int]
 }
 
 // New registers hagate's metrics in a new registry.
@@ -51,7 +52,15 @@ func New() *Metrics {
 		Name: "hagate_render_duration_seconds", Help: "Time to load the sources and render a configuration.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
-	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration,
+	restarts := prometheus.NewCounterFunc(prometheus.CounterOpts{
+		Name: "hagate_haproxy_restarts_total", Help: "Times the HAProxy master exited on its own and hagate started it again.",
+	}, func() float64 {
+		if f := m.restarts.Load(); f != nil {
+			return float64((*f)())
+		}
+		return 0
+	})
+	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, restarts,
 		prometheus.NewGoCollector(), prometheus.NewProcessCollector(prometheus.ProcessCollectorOpts{}))
 	return m
 }
@@ -78,17 +87,26 @@ func (m *Metrics) Reloaded() { m.reloads.Inc() }
 // Rendered records a render.
 func (m *Metrics) Rendered(d time.Duration) { m.renderDuration.Observe(d.Seconds()) }
 
-// SetReady makes /readyz answer 200 (HAProxy runs a configuration).
-func (m *Metrics) SetReady(r bool) { m.ready.Store(r) }
+// SetReadiness sets what /readyz asks: nil error means HAProxy runs the
+// current configuration. Until it is set, /readyz answers 503.
+func (m *Metrics) SetReadiness(f func(context.Context) error) { m.ready.Store(&f) }
+
+// SetRestarts sets where hagate_haproxy_restarts_total is read from.
+func (m *Metrics) SetRestarts(f func() int) { m.restarts.Store(&f) }
 
 // Handler serves /metrics, /healthz and /readyz.
 func (m *Metrics) Handler() http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", promhttp.HandlerFor(m.Registry, promhttp.HandlerOpts{}))
 	mux.HandleFunc("/healthz", func(w http.ResponseWriter, _ *http.Request) { _, _ = w.Write([]byte("ok\n")) })
-	mux.HandleFunc("/readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if !m.ready.Load() {
-			http.Error(w, "HAProxy is not running a configuration yet", http.StatusServiceUnavailable)
+	mux.HandleFunc("/readyz", func(w http.ResponseWriter, r *http.Request) {
+		f := m.ready.Load()
+		if f == nil {
+			http.Error(w, "hagate is starting", http.StatusServiceUnavailable)
+			return
+		}
+		if err := (*f)(r.Context()); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
 			return
 		}
 		_, _ = w.Write([]byte("ok\n"))

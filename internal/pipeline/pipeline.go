@@ -5,6 +5,7 @@ package pipeline
 
 import (
 	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/internal/ir"
 	"hagate.io/hagate/internal/render"
 	"hagate.io/hagate/internal/report"
 	"hagate.io/hagate/internal/snapshot"
@@ -26,6 +27,12 @@ type Options struct {
 	BindAddress string
 	// Cache, if set, keeps parsed certificates between renders.
 	Cache *render.Cache
+	// SecurityLevel is the data plane's OpenSSL security level (see
+	// render.Options).
+	SecurityLevel int
+	// Refused are the objects HAProxy refused, with its reasons (see
+	// render.Options).
+	Refused map[ir.Origin]string
 }
 
 // Output is what one run of the pipeline produces.
@@ -44,7 +51,7 @@ type Output struct {
 
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
-	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache})
+	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel, Refused: o.Refused})
 	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
 	if err != nil {
 		return nil, err
