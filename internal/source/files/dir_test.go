@@ -1,10 +1,13 @@
 package files
 
 import (
+	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
+	"time"
 )
 
 const gwDoc = `apiVersion: gateway.networking.k8s.io/v1
@@ -58,5 +61,212 @@ func TestDirKeepsLastGoodVersionOfABrokenFile(t *testing.T) {
 	res, _ = d.Load()
 	if len(res.Snapshot.Gateways) != 1 {
 		t.Errorf("%d gateways after removing gw.yaml", len(res.Snapshot.Gateways))
+	}
+}
+
+// loadDirWithin runs d.Load, failing the test if it does not return within
+// a few seconds.
+func loadDirWithin(t *testing.T, d *Dir) *DirResult {
+	t.Helper()
+	type loaded struct {
+		res *DirResult
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		res, err := d.Load()
+		done <- loaded{res, err}
+	}()
+	select {
+	case l := <-done:
+		if l.err != nil {
+			t.Fatalf("Load: %v", l.err)
+		}
+		return l.res
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load blocked")
+		return nil
+	}
+}
+
+func TestDirKeepsLastGoodVersionOfAFileItCannotUse(t *testing.T) {
+	route := service("web")
+	type step struct {
+		// change changes the folder, the working directory.
+		change func(t *testing.T)
+		// objects, stale and warnings are what Load must return;
+		// warnings must each be in Warnings, which may hold more.
+		objects  []string
+		stale    []string
+		warnings []string
+	}
+	// start has gw.yaml and web.yaml read once.
+	start := step{
+		change: func(t *testing.T) {
+			write(t, "gw.yaml", gwDoc)
+			write(t, "web.yaml", route)
+		},
+		objects: []string{"Gateway default/gw", "Service default/web"},
+	}
+	remove := func(name string) func(t *testing.T) {
+		return func(t *testing.T) {
+			if err := os.Remove(name); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	tests := []struct {
+		name string
+		// maxFile and maxTotal are the Dir's limits; zero for the defaults.
+		maxFile, maxTotal int64
+		steps             []step
+	}{
+		{
+			name: "replaced by a named pipe",
+			steps: []step{start, {
+				change:   func(t *testing.T) { remove("gw.yaml")(t); mkfifo(t, "gw.yaml") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				stale:    []string{"gw.yaml"},
+				warnings: []string{"gw.yaml: is a named pipe (FIFO), not a regular file"},
+			}},
+		},
+		{
+			name: "a new named pipe",
+			steps: []step{start, {
+				change:   func(t *testing.T) { mkfifo(t, "x.yaml") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				warnings: []string{"x.yaml: is a named pipe (FIFO), not a regular file"},
+			}},
+		},
+		{
+			name: "replaced by a symbolic link to /dev/zero",
+			steps: []step{start, {
+				change:   func(t *testing.T) { remove("gw.yaml")(t); symlink(t, "/dev/zero", "gw.yaml") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				stale:    []string{"gw.yaml"},
+				warnings: []string{"gw.yaml: is a symbolic link to /dev/zero, which is a character device, not a regular file"},
+			}},
+		},
+		{
+			name: "a dangling symbolic link",
+			steps: []step{start, {
+				change:   func(t *testing.T) { symlink(t, "gone.yaml", "x.yaml") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				warnings: []string{"x.yaml: is a symbolic link to gone.yaml, which does not exist: no such file or directory"},
+			}},
+		},
+		{
+			name: "a symbolic link to a regular file",
+			steps: []step{start, {
+				change: func(t *testing.T) {
+					write(t, "data/gw2", strings.Replace(gwDoc, "name: gw,", "name: gw2,", 1))
+					symlink(t, "data/gw2", "x.yaml")
+				},
+				objects: []string{"Gateway default/gw", "Gateway default/gw2", "Service default/web"},
+			}},
+		},
+		{
+			name:    "over the limit per file",
+			maxFile: 500,
+			steps: []step{start, {
+				change:   func(t *testing.T) { write(t, "gw.yaml", gwDoc+"# "+strings.Repeat("x", 500)+"\n") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				stale:    []string{"gw.yaml"},
+				warnings: []string{fmt.Sprintf("gw.yaml: is %d bytes, over the limit of 500 bytes per file", len(gwDoc)+503)},
+			}, {
+				change:  func(t *testing.T) { write(t, "gw.yaml", strings.Replace(gwDoc, "name: gw,", "name: gw3,", 1)) },
+				objects: []string{"Gateway default/gw3", "Service default/web"},
+			}},
+		},
+		{
+			name:     "over the limit in all",
+			maxTotal: int64(len(gwDoc) + len(route) + 50),
+			steps: []step{start, {
+				// gw.yaml grows past what the folder may hold; web.yaml,
+				// read after it, still fits.
+				change:  func(t *testing.T) { write(t, "gw.yaml", gwDoc+"# "+strings.Repeat("x", 200)+"\n") },
+				objects: []string{"Gateway default/gw", "Service default/web"},
+				stale:   []string{"gw.yaml"},
+				warnings: []string{fmt.Sprintf("gw.yaml: is %d bytes, which with the 0 bytes read before it is over the limit of %d bytes for all files together",
+					len(gwDoc)+203, len(gwDoc)+len(route)+50)},
+			}, {
+				// A new file that does not fit: the others still apply.
+				change:  func(t *testing.T) { write(t, "gw.yaml", gwDoc); write(t, "zz.yaml", service("zz")) },
+				objects: []string{"Gateway default/gw", "Service default/web"},
+				warnings: []string{fmt.Sprintf("zz.yaml: is %d bytes, which with the %d bytes read before it is over the limit of %d bytes for all files together",
+					len(service("zz")), len(gwDoc)+len(route), len(gwDoc)+len(route)+50)},
+			}},
+		},
+		{
+			name: "emptied while being rewritten",
+			steps: []step{start, {
+				change:   func(t *testing.T) { write(t, "gw.yaml", "") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				stale:    []string{"gw.yaml"},
+				warnings: []string{"gw.yaml: is empty, but its last good version held 1 object: taken to be half-written, that version still applies (delete the file to remove its objects)."},
+			}, {
+				change:   func(t *testing.T) { write(t, "gw.yaml", "# being edited\n\n---\n  \n") },
+				objects:  []string{"Gateway default/gw", "Service default/web"},
+				stale:    []string{"gw.yaml"},
+				warnings: []string{"gw.yaml: is empty, but its last good version held 1 object"},
+			}, {
+				change:  func(t *testing.T) { write(t, "gw.yaml", strings.Replace(gwDoc, "name: gw,", "name: gw4,", 1)) },
+				objects: []string{"Gateway default/gw4", "Service default/web"},
+			}, {
+				change:  remove("gw.yaml"),
+				objects: []string{"Service default/web"},
+			}},
+		},
+		{
+			name: "always empty",
+			steps: []step{{
+				change:  func(t *testing.T) { write(t, "empty.yaml", ""); write(t, "comments.yaml", "# nothing yet\n---\n") },
+				objects: nil,
+			}, {
+				change:  func(t *testing.T) { write(t, "empty.yaml", "\n") },
+				objects: nil,
+			}, {
+				change:  func(t *testing.T) { write(t, "empty.yaml", route) },
+				objects: []string{"Service default/web"},
+			}},
+		},
+		{
+			name: "emptied after holding no object hagate reads",
+			steps: []step{{
+				change: func(t *testing.T) {
+					write(t, "deploy.yaml", "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n")
+				},
+				warnings: []string{`deploy.yaml: document 1: skipped apps/v1 Deployment "d"`},
+			}, {
+				change: func(t *testing.T) { write(t, "deploy.yaml", "") },
+			}},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			d := &Dir{Root: ".", MaxFileBytes: tt.maxFile, MaxTotalBytes: tt.maxTotal}
+			for i, s := range tt.steps {
+				s.change(t)
+				res := loadDirWithin(t, d)
+				if got := objects(res.Snapshot); !slices.Equal(got, s.objects) {
+					t.Errorf("step %d: objects:\n got %q\nwant %q", i, got, s.objects)
+				}
+				if !slices.Equal(res.Stale, s.stale) {
+					t.Errorf("step %d: stale %q, want %q", i, res.Stale, s.stale)
+				}
+				if len(res.Errors) > 0 {
+					t.Errorf("step %d: errors %v", i, res.Errors)
+				}
+				for _, w := range s.warnings {
+					if !slices.ContainsFunc(res.Warnings, func(got string) bool { return strings.HasPrefix(got, w) }) {
+						t.Errorf("step %d: no warning %q in %q", i, w, res.Warnings)
+					}
+				}
+				if len(s.warnings) == 0 && len(res.Warnings) > 0 {
+					t.Errorf("step %d: warnings %q, want none", i, res.Warnings)
+				}
+			}
+		})
 	}
 }

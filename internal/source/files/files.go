@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
@@ -41,6 +42,13 @@ type Options struct {
 	Paths []string
 	// Stdin is read when a path is "-".
 	Stdin io.Reader
+	// MaxFileBytes is the most one file (or Stdin) may hold; a larger one
+	// is an error. Zero means DefaultMaxFileBytes.
+	MaxFileBytes int64
+	// MaxTotalBytes is the most read from all paths together; a file that
+	// would take the total past it is an error. Zero means
+	// DefaultMaxTotalBytes.
+	MaxTotalBytes int64
 }
 
 // Result is what Load found.
@@ -81,13 +89,13 @@ func (e *DocError) Error() string {
 func (e *DocError) Unwrap() error { return e.Err }
 
 // Load reads every path. It returns an error (not a DocError) only when a
-// path cannot be read at all (a missing file, no permission); problems
-// inside documents are in Result.Errors.
+// path cannot be read at all: a missing file, no permission, a file that
+// is not a regular file (a named pipe, a device, a dangling symbolic link)
+// or one over MaxFileBytes or MaxTotalBytes. Each such error names the
+// file. Problems inside documents are in Result.Errors.
 func Load(opts Options) (*Result, error) {
-	l := &loader{
-		res:  &Result{Snapshot: &snapshot.Snapshot{}, Origins: map[string]string{}},
-		read: map[string]bool{},
-	}
+	l := newLoader()
+	rd := newReader(opts.MaxFileBytes, opts.MaxTotalBytes)
 	for _, p := range opts.Paths {
 		if p == "-" {
 			if l.read[p] {
@@ -97,9 +105,9 @@ func Load(opts Options) (*Result, error) {
 			if opts.Stdin == nil {
 				return nil, errors.New(`read "-": no standard input to read`)
 			}
-			data, err := io.ReadAll(opts.Stdin)
+			data, err := rd.from(stdinName, opts.Stdin)
 			if err != nil {
-				return nil, fmt.Errorf("read %s: %w", stdinName, err)
+				return nil, err
 			}
 			l.loadFile(stdinName, data)
 			continue
@@ -114,7 +122,7 @@ func Load(opts Options) (*Result, error) {
 		for _, f := range files {
 			if key := filepath.Clean(f); !l.read[key] {
 				l.read[key] = true
-				data, err := os.ReadFile(f)
+				data, err := rd.file(f)
 				if err != nil {
 					return nil, err
 				}
@@ -130,13 +138,16 @@ func Load(opts Options) (*Result, error) {
 func expand(path string) ([]string, error) {
 	info, err := os.Stat(path)
 	if err != nil {
-		return nil, err
+		return nil, statError(path, err)
 	}
 	if !info.IsDir() {
 		return []string{path}, nil
 	}
 	var files []string
-	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+	// WalkDir does not follow symbolic links, the root included: a
+	// trailing separator makes a root that is a link to a folder resolve
+	// to it. The paths found keep path as their prefix.
+	err = filepath.WalkDir(path+string(filepath.Separator), func(p string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return err
 		}
@@ -154,6 +165,14 @@ type loader struct {
 	res *Result
 	// read holds the cleaned paths already read ("-" for Stdin).
 	read map[string]bool
+}
+
+// newLoader returns a loader with an empty Result.
+func newLoader() *loader {
+	return &loader{
+		res:  &Result{Snapshot: &snapshot.Snapshot{}, Origins: map[string]string{}},
+		read: map[string]bool{},
+	}
 }
 
 // location is where an object was read: a document of a file and, for an
@@ -186,27 +205,41 @@ func (l *loader) warn(at location, format string, args ...any) {
 	l.res.Warnings = append(l.res.Warnings, at.String()+": "+fmt.Sprintf(format, args...))
 }
 
-// loadFile splits data into YAML documents and loads each.
-func (l *loader) loadFile(file string, data []byte) {
+// loadFile splits data into YAML documents and loads each. It returns how
+// many documents were not empty (an empty one holds only blanks and
+// comments); a document with an error counts as not empty.
+func (l *loader) loadFile(file string, data []byte) (docs int) {
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for doc := 1; ; doc++ {
 		at := location{file: file, doc: doc, item: -1}
 		raw, err := r.Read()
 		if err == io.EOF {
-			return
+			return docs
 		}
 		if err != nil {
 			// A bad "---" line; the reader goes on after it.
 			l.fail(at, err)
+			docs++
 			continue
 		}
 		js, err := yaml.YAMLToJSONStrict(raw)
 		if err != nil {
 			l.fail(at, fmt.Errorf("error converting YAML to JSON: %w", err))
+			docs++
 			continue
+		}
+		if !emptyJSON(js) {
+			docs++
 		}
 		l.loadJSON(at, js)
 	}
+}
+
+// emptyJSON reports whether js, a document converted to JSON, is empty:
+// the document held only blanks and comments.
+func emptyJSON(js []byte) bool {
+	js = bytes.TrimSpace(js)
+	return len(js) == 0 || string(js) == "null"
 }
 
 // list is a v1 List.
@@ -218,10 +251,10 @@ type list struct {
 
 // loadJSON loads one document, or one item of a List, converted to JSON.
 func (l *loader) loadJSON(at location, js []byte) {
-	js = bytes.TrimSpace(js)
-	if len(js) == 0 || string(js) == "null" {
+	if emptyJSON(js) {
 		return // an empty document: only comments and blanks
 	}
+	js = bytes.TrimSpace(js)
 	if js[0] != '{' {
 		l.fail(at, errors.New("not a mapping: an object needs apiVersion, kind and metadata"))
 		return
@@ -434,4 +467,167 @@ var kinds = map[string]kind{
 		group: discoveryv1.GroupName, versions: []string{"v1"},
 		decode: typed(func(s *snapshot.Snapshot) *[]*discoveryv1.EndpointSlice { return &s.EndpointSlices }),
 	},
+}
+
+// Default limits on what is read. They bound the memory and time a
+// hostile or mistaken input can take, while staying far above what real
+// manifests need: the API server stores objects of at most about 1.5 MiB
+// each, and a folder of 10,000 HTTPRoutes is 4 to 10 MB. Decoding costs
+// more than the YAML's size: 10,000 HTTPRoutes (3.8 MB) keep about 12 MB
+// of heap and 31 MB of TLS Secrets about 34 MB, while a pathological
+// single document of millions of tiny map entries peaks near 45 times its
+// size (measured on go1.26: 1.4 GB for 32 MiB).
+const (
+	// DefaultMaxFileBytes, 32 MiB, holds twenty objects of the largest
+	// size the API server stores, or a generated bundle of tens of
+	// thousands of objects.
+	DefaultMaxFileBytes int64 = 32 << 20
+	// DefaultMaxTotalBytes, 256 MiB, is 25 times a folder of 10,000
+	// HTTPRoutes: room for tens of thousands of routes and the Secrets of
+	// their certificates, and still a bounded amount of memory.
+	DefaultMaxTotalBytes int64 = 256 << 20
+)
+
+// reader reads files and Stdin within a per-file and a total limit, and
+// only regular files, so that neither a named pipe nor a device can make
+// it block or read without end.
+type reader struct {
+	// maxFile and maxTotal are the limits in bytes.
+	maxFile, maxTotal int64
+	// done is how many bytes were read so far, by every call.
+	done int64
+}
+
+// newReader returns a reader with the given limits; zero means the
+// default.
+func newReader(maxFile, maxTotal int64) *reader {
+	if maxFile <= 0 {
+		maxFile = DefaultMaxFileBytes
+	}
+	if maxTotal <= 0 {
+		maxTotal = DefaultMaxTotalBytes
+	}
+	return &reader{maxFile: maxFile, maxTotal: maxTotal}
+}
+
+// file reads the regular file at path, or a symbolic link to one. It
+// checks the file before opening it, opens it without blocking (a named
+// pipe put in its place meanwhile cannot block the open) and checks the
+// opened file again before reading it. Every error names path.
+func (r *reader) file(path string) ([]byte, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return nil, statError(path, err)
+	}
+	if err := r.check(path, info); err != nil {
+		return nil, err
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	info, err = f.Stat()
+	if err != nil {
+		return nil, err
+	}
+	if err := r.check(path, info); err != nil {
+		return nil, err
+	}
+	return r.from(path, f)
+}
+
+// check says why the file path, described by info, is not read: it is not
+// a regular file, or it is over a limit.
+func (r *reader) check(path string, info fs.FileInfo) error {
+	if !info.Mode().IsRegular() {
+		return notRegular(path, info)
+	}
+	switch size := info.Size(); {
+	case size > r.maxFile:
+		return fmt.Errorf("%s: is %s, over the limit of %s per file", path, bytesString(size), bytesString(r.maxFile))
+	case size > r.maxTotal-r.done:
+		return fmt.Errorf("%s: is %s, which with the %s read before it is over the limit of %s for all files together",
+			path, bytesString(size), bytesString(r.done), bytesString(r.maxTotal))
+	}
+	return nil
+}
+
+// from reads rd, named name in errors, to its end, but never more than
+// one byte past the limits: a larger (or growing) input is an error
+// without being read to its end.
+func (r *reader) from(name string, rd io.Reader) ([]byte, error) {
+	limit := max(min(r.maxFile, r.maxTotal-r.done), 0)
+	data, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	r.done += int64(len(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", name, unwrapPath(err))
+	}
+	if int64(len(data)) <= limit {
+		return data, nil
+	}
+	if limit == r.maxFile {
+		return nil, fmt.Errorf("%s: holds more than %s, over the limit of %s per file (it may have grown while being read)",
+			name, bytesString(limit), bytesString(r.maxFile))
+	}
+	return nil, fmt.Errorf("%s: holds more than %s, which with the %s read before it is over the limit of %s for all files together",
+		name, bytesString(limit), bytesString(r.done-int64(len(data))), bytesString(r.maxTotal))
+}
+
+// statError is the error of os.Stat(path), saying so when path is a
+// symbolic link that cannot be followed: its target is missing, or it is
+// part of a loop.
+func statError(path string, err error) error {
+	target, lerr := os.Readlink(path)
+	if lerr != nil {
+		return err // not a link: the *fs.PathError names path
+	}
+	if errors.Is(err, fs.ErrNotExist) {
+		return fmt.Errorf("%s: is a symbolic link to %s, which does not exist: %w", path, target, unwrapPath(err))
+	}
+	return fmt.Errorf("%s: is a symbolic link to %s, which cannot be followed: %w", path, target, unwrapPath(err))
+}
+
+// notRegular says that path, described by info, is not a regular file,
+// and what it is.
+func notRegular(path string, info fs.FileInfo) error {
+	var what string
+	switch m := info.Mode(); {
+	case m.IsDir():
+		what = "a directory"
+	case m&fs.ModeNamedPipe != 0:
+		what = "a named pipe (FIFO)"
+	case m&fs.ModeSocket != 0:
+		what = "a socket"
+	case m&fs.ModeCharDevice != 0:
+		what = "a character device"
+	case m&fs.ModeDevice != 0:
+		what = "a block device"
+	default:
+		what = fmt.Sprintf("a file of mode %v", m)
+	}
+	if target, err := os.Readlink(path); err == nil {
+		return fmt.Errorf("%s: is a symbolic link to %s, which is %s, not a regular file", path, target, what)
+	}
+	return fmt.Errorf("%s: is %s, not a regular file", path, what)
+}
+
+// unwrapPath returns the error inside an *fs.PathError, for messages that
+// name the path already.
+func unwrapPath(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// bytesString is n for messages: "512 bytes", "3 MiB (3145728 bytes)".
+func bytesString(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%d MiB (%d bytes)", n>>20, n)
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB (%d bytes)", float64(n)/(1<<20), n)
+	}
+	return fmt.Sprintf("%d bytes", n)
 }

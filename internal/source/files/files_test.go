@@ -2,13 +2,16 @@ package files
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"maps"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -498,5 +501,239 @@ func TestDocErrorUnwrap(t *testing.T) {
 	}
 	if got, want := err.Error(), "a.yaml: document 2: inner"; got != want {
 		t.Errorf("Error() = %q, want %q", got, want)
+	}
+}
+
+// loadWithin runs Load, failing the test if it does not return within a
+// few seconds (a named pipe or a device must never make it block).
+func loadWithin(t *testing.T, opts Options) (*Result, error) {
+	t.Helper()
+	type loaded struct {
+		res *Result
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		res, err := Load(opts)
+		done <- loaded{res, err}
+	}()
+	select {
+	case l := <-done:
+		return l.res, l.err
+	case <-time.After(10 * time.Second):
+		t.Fatal("Load blocked")
+		return nil, nil
+	}
+}
+
+func TestLoadReadsRegularFilesWithinLimits(t *testing.T) {
+	big := service("big") + "# " + strings.Repeat("x", 1000) + "\n"
+	tests := []struct {
+		name string
+		// setup makes the input in dir, the working directory.
+		setup func(t *testing.T, dir string)
+		paths []string
+		stdin string
+		// maxFile and maxTotal are the limits; zero for the defaults.
+		maxFile, maxTotal int64
+		// err is the error Load must return, "" for none; isErr, if set,
+		// is what it must wrap.
+		err   string
+		isErr error
+		// objects are those read when there is no error.
+		objects []string
+	}{
+		{
+			name:  "named pipe as a path",
+			setup: func(t *testing.T, dir string) { mkfifo(t, "x.yaml") },
+			paths: []string{"x.yaml"},
+			err:   "x.yaml: is a named pipe (FIFO), not a regular file",
+		},
+		{
+			name: "named pipe in a folder",
+			setup: func(t *testing.T, dir string) {
+				write(t, "m/a.yaml", gateway)
+				mkfifo(t, "m/x.yaml")
+			},
+			paths: []string{"m"},
+			err:   "m/x.yaml: is a named pipe (FIFO), not a regular file",
+		},
+		{
+			name:  "symbolic link to /dev/zero",
+			setup: func(t *testing.T, dir string) { symlink(t, "/dev/zero", "y.yaml") },
+			paths: []string{"y.yaml"},
+			err:   "y.yaml: is a symbolic link to /dev/zero, which is a character device, not a regular file",
+		},
+		{
+			name:  "symbolic link to /dev/zero in a folder",
+			setup: func(t *testing.T, dir string) { symlink(t, "/dev/zero", "m/y.yaml") },
+			paths: []string{"m"},
+			err:   "m/y.yaml: is a symbolic link to /dev/zero, which is a character device, not a regular file",
+		},
+		{
+			name:  "dangling symbolic link",
+			setup: func(t *testing.T, dir string) { symlink(t, "missing.yaml", "m/y.yaml") },
+			paths: []string{"m/y.yaml"},
+			err:   "m/y.yaml: is a symbolic link to missing.yaml, which does not exist: no such file or directory",
+			isErr: fs.ErrNotExist,
+		},
+		{
+			name:  "dangling symbolic link in a folder",
+			setup: func(t *testing.T, dir string) { symlink(t, "missing.yaml", "m/y.yaml") },
+			paths: []string{"m"},
+			err:   "m/y.yaml: is a symbolic link to missing.yaml, which does not exist: no such file or directory",
+			isErr: fs.ErrNotExist,
+		},
+		{
+			name: "symbolic link loop",
+			setup: func(t *testing.T, dir string) {
+				symlink(t, "b.yaml", "m/a.yaml")
+				symlink(t, "a.yaml", "m/b.yaml")
+			},
+			paths: []string{"m"},
+			err:   "m/a.yaml: is a symbolic link to b.yaml, which cannot be followed: too many levels of symbolic links",
+		},
+		{
+			name: "symbolic link to a folder named like a manifest",
+			setup: func(t *testing.T, dir string) {
+				write(t, "d/a.yaml", gateway)
+				symlink(t, "../d", "m/d.yaml")
+			},
+			paths: []string{"m"},
+			err:   "m/d.yaml: is a symbolic link to ../d, which is a directory, not a regular file",
+		},
+		{
+			name: "symbolic link to a regular file",
+			setup: func(t *testing.T, dir string) {
+				write(t, "data/gw.yaml", gateway)
+				symlink(t, "../data/gw.yaml", "m/gw.yaml")
+			},
+			paths:   []string{"m"},
+			objects: []string{"Gateway default/gw"},
+		},
+		{
+			name: "symbolic link to a folder as the path",
+			setup: func(t *testing.T, dir string) {
+				write(t, "data/gw.yaml", gateway)
+				symlink(t, "data", "m")
+			},
+			paths:   []string{"m"},
+			objects: []string{"Gateway default/gw"},
+		},
+		{
+			name: "a file over the limit per file",
+			setup: func(t *testing.T, dir string) {
+				write(t, "m/a.yaml", gateway)
+				write(t, "m/big.yaml", big)
+			},
+			paths:   []string{"m"},
+			maxFile: 1000,
+			err:     fmt.Sprintf("m/big.yaml: is %d bytes, over the limit of 1000 bytes per file", len(big)),
+		},
+		{
+			name:    "a file at the limit per file",
+			setup:   func(t *testing.T, dir string) { write(t, "big.yaml", big) },
+			paths:   []string{"big.yaml"},
+			maxFile: int64(len(big)),
+			objects: []string{"Service default/big"},
+		},
+		{
+			name:    "stdin over the limit per file",
+			paths:   []string{"-"},
+			stdin:   big,
+			maxFile: 1000,
+			err:     "<stdin>: holds more than 1000 bytes, over the limit of 1000 bytes per file (it may have grown while being read)",
+		},
+		{
+			name: "files over the limit in all",
+			setup: func(t *testing.T, dir string) {
+				write(t, "m/a.yaml", service("a"))
+				write(t, "m/b.yaml", service("b"))
+				write(t, "m/c.yaml", service("c"))
+			},
+			paths:    []string{"m"},
+			maxTotal: int64(2*len(service("a")) + 10),
+			err: fmt.Sprintf("m/c.yaml: is %d bytes, which with the %d bytes read before it is over the limit of %d bytes for all files together",
+				len(service("c")), 2*len(service("a")), 2*len(service("a"))+10),
+		},
+		{
+			name:     "files and stdin over the limit in all",
+			setup:    func(t *testing.T, dir string) { write(t, "a.yaml", service("a")) },
+			paths:    []string{"a.yaml", "-"},
+			stdin:    service("b"),
+			maxTotal: int64(len(service("a")) + 10),
+			err: fmt.Sprintf("<stdin>: holds more than 10 bytes, which with the %d bytes read before it is over the limit of %d bytes for all files together",
+				len(service("a")), len(service("a"))+10),
+		},
+		{
+			name: "files at the limit in all",
+			setup: func(t *testing.T, dir string) {
+				write(t, "m/a.yaml", service("a"))
+				write(t, "m/b.yaml", service("b"))
+			},
+			paths:    []string{"m", "-"},
+			maxTotal: int64(2 * len(service("a"))),
+			objects:  []string{"Service default/a", "Service default/b"},
+		},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Chdir(t.TempDir())
+			if tt.setup != nil {
+				tt.setup(t, ".")
+			}
+			res, err := loadWithin(t, Options{
+				Paths: tt.paths, Stdin: strings.NewReader(tt.stdin),
+				MaxFileBytes: tt.maxFile, MaxTotalBytes: tt.maxTotal,
+			})
+			if tt.err == "" {
+				if err != nil {
+					t.Fatalf("Load: %v", err)
+				}
+				if got := objects(res.Snapshot); !slices.Equal(got, tt.objects) || len(res.Errors) > 0 {
+					t.Errorf("objects %q, errors %v; want %q", got, res.Errors, tt.objects)
+				}
+				return
+			}
+			if err == nil || err.Error() != tt.err {
+				t.Fatalf("error:\n got %v\nwant %s", err, tt.err)
+			}
+			if tt.isErr != nil && !errors.Is(err, tt.isErr) {
+				t.Errorf("error %v is not %v", err, tt.isErr)
+			}
+		})
+	}
+}
+
+// write writes content to the file name, making its folder.
+func write(t *testing.T, name, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// mkfifo makes a named pipe, and its folder.
+func mkfifo(t *testing.T, name string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := syscall.Mkfifo(name, 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// symlink makes a symbolic link name to target, and its folder.
+func symlink(t *testing.T, target, name string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(name), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, name); err != nil {
+		t.Fatal(err)
 	}
 }
