@@ -47,6 +47,7 @@ type renderFlags struct {
 	bindAddress    string
 	configRoot     string
 	controllerName string
+	securityLevel  int
 }
 
 func newRenderCmd() *cobra.Command {
@@ -70,6 +71,7 @@ OUT is replaced as a whole, and only when rendering succeeds.`,
 	fl.StringVar(&f.bindAddress, "bind-address", "", "address every listener binds (default: all IPv4 and IPv6 addresses)")
 	fl.StringVar(&f.configRoot, "config-root", "", "absolute path the files will have at run time (default: the absolute path of --output)")
 	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to render")
+	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of the HAProxy that will run the configuration (1-5): certificates it would refuse are reported, not written")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -103,6 +105,7 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		ControllerName: f.controllerName,
 		ConfigRoot:     root,
 		BindAddress:    f.bindAddress,
+		SecurityLevel:  f.securityLevel,
 	})
 	if err != nil {
 		return err

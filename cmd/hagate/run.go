@@ -8,6 +8,7 @@ import (
 	"os/signal"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
@@ -39,6 +40,8 @@ type runFlags struct {
 	gatewayAddress string
 	leaderElect    bool
 	leaderNS       string
+	securityLevel  int
+	reloadTimeout  time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -74,6 +77,8 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.StringVar(&f.gatewayAddress, "gateway-address", "", "address written into Gateway status.addresses (default: $POD_IP)")
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
+	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
+	fl.DurationVar(&f.reloadTimeout, "haproxy-reload-timeout", 30*time.Second, "how long a reload waits for HAProxy's new worker before the apply fails and is retried")
 	return cmd
 }
 
@@ -112,6 +117,8 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		ControllerName: f.controllerName,
 		Log:            log,
 		Metrics:        m,
+		SecurityLevel:  f.securityLevel,
+		ReloadTimeout:  f.reloadTimeout,
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
+	"time"
 	"syscall"
 
 	"github.com/go-logr/logr"
@@ -51,6 +52,9 @@ type Options struct {
 	// HAProxyOutput receives HAProxy's own output (its logs); default
 	// standard output.
 	HAProxyOutput io.Writer
+	// ReloadTimeout bounds how long a reload waits for HAProxy's new
+	// worker before the apply fails (and is retried); zero means 30s.
+	ReloadTimeout time.Duration
 	// SecurityLevel is the OpenSSL security level of HAProxy's TLS
 	// (certificates it would refuse are left out); 0 means render's
 	// default (2, as Debian's OpenSSL).

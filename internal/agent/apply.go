@@ -207,13 +207,14 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		}
 	}
 	proc, err := haproxy.Start(ctx, haproxy.ProcessOptions{
-		Binary:       a.o.HAProxyBinary,
-		ConfigFile:   filepath.Join(a.o.ConfigDir, bundle.ConfigFile),
-		MasterSocket: a.MasterSocket(),
-		PIDFile:      filepath.Join(a.o.StateDir, "haproxy.pid"),
-		Log:          a.o.Log.WithName("haproxy"),
-		Stdout:       a.o.HAProxyOutput,
-		Stderr:       a.o.HAProxyOutput,
+		Binary:        a.o.HAProxyBinary,
+		ConfigFile:    filepath.Join(a.o.ConfigDir, bundle.ConfigFile),
+		MasterSocket:  a.MasterSocket(),
+		PIDFile:       filepath.Join(a.o.StateDir, "haproxy.pid"),
+		Log:           a.o.Log.WithName("haproxy"),
+		Stdout:        a.o.HAProxyOutput,
+		Stderr:        a.o.HAProxyOutput,
+		ReloadTimeout: a.o.ReloadTimeout,
 	})
 	if err != nil {
 		// Nothing runs: the engine forgets what it installed, so that the
@@ -231,7 +232,7 @@ func (a *Agent) ensureEngine() {
 	if a.engine != nil {
 		return
 	}
-	a.master = &haproxy.MasterCLI{Path: a.MasterSocket()}
+	a.master = &haproxy.MasterCLI{Path: a.MasterSocket(), ReloadTimeout: a.o.ReloadTimeout}
 	a.engine = haproxy.NewEngine(haproxy.EngineOptions{
 		ConfigDir: a.o.ConfigDir,
 		StageDir:  filepath.Join(a.o.StateDir, "stage"),
@@ -279,4 +280,13 @@ func (a *Agent) Restarts() int {
 		return 0
 	}
 	return p.Restarts()
+}
+
+// WaitingForPorts reports whether listeners are left out because another
+// process holds their ports: the caller renders again now and then, so
+// that they are served once the ports are free.
+func (a *Agent) WaitingForPorts() bool {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.ports != nil && len(a.ports.busy) > 0
 }

@@ -20,11 +20,14 @@ import (
 // its writer has closed it, or after Writing when it stays open.
 type Debounce struct {
 	Quiet, Max, Writing time.Duration
+	// Recheck is how often listeners left out because another process
+	// holds their ports are tried again.
+	Recheck time.Duration
 }
 
 // DefaultDebounce batches editor saves (write, rename, chmod) into one
 // render without delaying a change by more than a second.
-var DefaultDebounce = Debounce{Quiet: 100 * time.Millisecond, Max: time.Second, Writing: 5 * time.Second}
+var DefaultDebounce = Debounce{Quiet: 100 * time.Millisecond, Max: time.Second, Writing: 5 * time.Second, Recheck: 5 * time.Second}
 
 // StatusFile is where RunDir writes the status report, in the state
 // folder.
@@ -41,6 +44,9 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 	if db.Writing <= 0 {
 		db.Writing = DefaultDebounce.Writing
 	}
+	if db.Recheck <= 0 {
+		db.Recheck = DefaultDebounce.Recheck
+	}
 	// Watch first: a change made while HAProxy starts is not missed.
 	w, err := newWatcher(dir)
 	if err != nil {
@@ -51,7 +57,7 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 	d := &dirRun{a: a, src: &files.Dir{Root: dir}}
 	d.apply(ctx)
 
-	var quiet, max, retry <-chan time.Time
+	var quiet, max, retry, recheck <-chan time.Time
 	pending := false
 	inPlace := map[string]time.Time{} // files written in place, not closed yet: since when
 	var writeCheck <-chan time.Time
@@ -60,6 +66,9 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 			wait := d.backoff.Next()
 			a.o.Log.Info("retrying the apply", "in", wait.String())
 			retry = time.After(wait)
+		}
+		if recheck == nil && a.WaitingForPorts() {
+			recheck = time.After(db.Recheck)
 		}
 		select {
 		case <-ctx.Done():
@@ -118,6 +127,11 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 		case <-retry:
 			retry = nil
 			d.apply(ctx)
+		case <-recheck:
+			recheck = nil
+			if !pending && a.WaitingForPorts() {
+				d.apply(ctx)
+			}
 		}
 	}
 }

@@ -215,6 +215,10 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 		return reconcile.Result{RequeueAfter: r.retry.Next()}, nil
 	}
 	r.retry.Reset()
+	if r.o.Agent.WaitingForPorts() {
+		// Listeners wait for ports another process holds: try again soon.
+		return reconcile.Result{RequeueAfter: 10 * time.Second}, nil
+	}
 	return reconcile.Result{RequeueAfter: r.o.Resync}, nil
 }
 

@@ -54,6 +54,9 @@ type ProcessOptions struct {
 	// its own notices and alerts to stderr). Nil means os.Stdout and
 	// os.Stderr.
 	Stdout, Stderr io.Writer
+	// ReloadTimeout bounds how long a reload waits for the new worker
+	// (MasterCLI.ReloadTimeout); zero means 30s.
+	ReloadTimeout time.Duration
 	// RestartBackoff is the wait before starting HAProxy again after the
 	// master exited on its own; it doubles with every exit in a row up to
 	// 30s, and starts over once a master has run for 30s. Zero means 1s.
@@ -131,7 +134,7 @@ func Start(ctx context.Context, o ProcessOptions) (*Process, error) {
 		log:  o.Log.WithValues("config", o.ConfigFile),
 		done: make(chan struct{}),
 	}
-	p.cli = &MasterCLI{Path: o.MasterSocket, Alive: p.running, Alerts: p.alerts.since}
+	p.cli = &MasterCLI{Path: o.MasterSocket, Alive: p.running, Alerts: p.alerts.since, ReloadTimeout: o.ReloadTimeout}
 
 	r, err := p.launch()
 	if err != nil {

@@ -2,11 +2,13 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -34,9 +36,11 @@ var goldenNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 // tls.crt and tls.key (only the keys present in data) with a certificate
 // generated for the test, so that no key is ever committed.
 const (
-	annCert     = "test.hagate.io/cert"           // comma-separated DNS names
-	annNotAfter = "test.hagate.io/cert-not-after" // RFC 3339
-	annKey      = "test.hagate.io/cert-key"       // "mismatch": a key of another pair
+	annCert     = "test.hagate.io/cert"            // comma-separated DNS names
+	annNotAfter = "test.hagate.io/cert-not-after"  // RFC 3339
+	annKey      = "test.hagate.io/cert-key"        // "mismatch": a key of another pair; "rsa1024": a weak RSA key
+	annSig      = "test.hagate.io/cert-signature"  // "sha1": signed with ECDSA-SHA1
+	annMore     = "test.hagate.io/cert-more-names" // "N:pattern": N more DNS names, pattern with %d (1..N)
 )
 
 func TestGolden(t *testing.T) {
@@ -110,6 +114,22 @@ func fillTestCertificate(t *testing.T, s *corev1.Secret, ca *pki.CA) {
 		DNSNames:  strings.Split(names, ","),
 		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
 		NotAfter:  time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if more := s.Annotations[annMore]; more != "" {
+		n, pattern, ok := strings.Cut(more, ":")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			t.Fatalf("Secret %s/%s: %s %q is not N:pattern", s.Namespace, s.Name, annMore, more)
+		}
+		for i := 1; i <= count; i++ {
+			opts.DNSNames = append(opts.DNSNames, fmt.Sprintf(pattern, i))
+		}
+	}
+	if s.Annotations[annKey] == "rsa1024" {
+		opts.RSABits = 1024
+	}
+	if s.Annotations[annSig] == "sha1" {
+		opts.SignatureAlgorithm = x509.ECDSAWithSHA1
 	}
 	if na := s.Annotations[annNotAfter]; na != "" {
 		tm, err := time.Parse(time.RFC3339, na)

@@ -60,7 +60,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"comment":                comment,
 	"sanRegex":               sanRegex,
 	"logFormat":              LogFormat,
-	"matchConds":             matchConds,
+	"matchLines":             matchLines,
 	"ruleCond":               ruleCond,
 	"redirectLines":          redirectLines,
 	"rewritePaths":           rewritePaths,
@@ -346,37 +346,64 @@ func ruleCond(r *ir.Rule) string {
 	return fmt.Sprintf("{ var(txn.rule) -m str %s }", Arg(r.Name))
 }
 
-// matchConds writes the conditions of a match after its virtual host's.
-func matchConds(m *ir.Match) string {
-	var b strings.Builder
+// matchConds are the conditions of a match, after its virtual host's.
+// Each is at most six words.
+func matchConds(m *ir.Match) []string {
+	var out []string
 	switch {
 	case m.PathExact != "":
-		fmt.Fprintf(&b, " { path -m str %s }", Arg(m.PathExact))
+		out = append(out, fmt.Sprintf("{ path -m str %s }", Arg(m.PathExact)))
 	case m.PathRegex != "":
-		fmt.Fprintf(&b, " { path -m reg %s }", pattern(m.PathRegex))
+		out = append(out, fmt.Sprintf("{ path -m reg %s }", pattern(m.PathRegex)))
 	case m.PathPrefix != "":
 		// A trailing slash on both sides makes "begins with" match whole
 		// path elements: "/a" matches "/a" and "/a/b", not "/ab".
-		fmt.Fprintf(&b, " { path,concat(/) -m beg %s }", Arg(m.PathPrefix+"/"))
+		out = append(out, fmt.Sprintf("{ path,concat(/) -m beg %s }", Arg(m.PathPrefix+"/")))
 	}
 	if m.Method != "" {
-		fmt.Fprintf(&b, " { method %s }", m.Method)
+		out = append(out, fmt.Sprintf("{ method %s }", m.Method))
 	}
 	for _, h := range m.Headers {
 		op := "-m str"
 		if h.Regex {
 			op = "-m reg"
 		}
-		fmt.Fprintf(&b, " { req.fhdr(%s) %s %s }", h.Name, op, pattern(h.Value))
+		out = append(out, fmt.Sprintf("{ req.fhdr(%s) %s %s }", h.Name, op, pattern(h.Value)))
 	}
 	for _, q := range m.QueryParams {
 		op := "-m str"
 		if q.Regex {
 			op = "-m reg"
 		}
-		fmt.Fprintf(&b, " { urlp(%s),url_dec(1) %s %s }", q.Name, op, pattern(q.Value))
+		out = append(out, fmt.Sprintf("{ urlp(%s),url_dec(1) %s %s }", q.Name, op, pattern(q.Value)))
 	}
-	return b.String()
+	return out
+}
+
+// condsPerLine bounds the conditions of one match line: HAProxy 2.6
+// reads at most 64 words on a line ("too many words"), and a line holds
+// about 15 words besides its conditions of at most six words each.
+const condsPerLine = 7
+
+// matchLines are the http-request lines of match number i of a frontend:
+// one line, or, for a match with more conditions than a line can hold
+// (16 headers and 16 query parameters are valid), a chain of lines, each
+// testing a part of the conditions and the previous line's result
+// (txn.match holds "<i>.<part>", unique to this match).
+func matchLines(i int, m *ir.Match) []string {
+	head := fmt.Sprintf("!{ var(txn.rule) -m found } { var(txn.vhost) -m str %s }", m.VHost)
+	conds := matchConds(m)
+	var lines []string
+	for part := 0; len(conds) > condsPerLine; part++ {
+		lines = append(lines, fmt.Sprintf("http-request set-var(txn.match) str(%d.%d) if %s %s", i, part, head, strings.Join(conds[:condsPerLine], " ")))
+		conds = conds[condsPerLine:]
+		head = fmt.Sprintf("{ var(txn.match) -m str %d.%d }", i, part)
+	}
+	last := fmt.Sprintf("http-request set-var(txn.rule) str(%s) if %s", m.Rule, head)
+	if len(conds) > 0 {
+		last += " " + strings.Join(conds, " ")
+	}
+	return append(lines, last)
 }
 
 // pattern writes an ACL pattern: "--" first when it starts with '-', so

@@ -93,6 +93,12 @@ type LeafOptions struct {
 	Client bool
 	// RSA uses an RSA 2048 key instead of ECDSA P-256.
 	RSA bool
+	// RSABits, when set, uses an RSA key of that size (a weak one, to
+	// test what OpenSSL refuses).
+	RSABits int
+	// SignatureAlgorithm, when set, is the CA's signature algorithm
+	// (x509.SHA1WithRSA... to test weak signatures; the CA key must fit).
+	SignatureAlgorithm x509.SignatureAlgorithm
 }
 
 // Leaf is a certificate issued by a CA, with its key.
@@ -109,6 +115,13 @@ type Leaf struct {
 func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
 	t.Helper()
 	key := newKey(t, o.RSA)
+	if o.RSABits > 0 {
+		k, err := rsa.GenerateKey(rand.Reader, o.RSABits)
+		if err != nil {
+			t.Fatalf("pki: generate key: %v", err)
+		}
+		key, o.RSA = k, true
+	}
 	now := time.Now()
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
@@ -119,6 +132,7 @@ func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:           []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+		SignatureAlgorithm:    o.SignatureAlgorithm,
 	}
 	if len(o.DNSNames) > 0 {
 		tmpl.Subject.CommonName = o.DNSNames[0]
