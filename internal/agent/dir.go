@@ -146,6 +146,9 @@ type dirRun struct {
 	// render, to log only new ones.
 	problems []problem
 	status   []byte
+	// warnings are the source's warnings of the last reading, to log
+	// only new ones.
+	warnings map[string]bool
 }
 
 // apply reads the folder, renders and applies it; failures are logged
@@ -212,11 +215,18 @@ func (d *dirRun) load() (*snapshot.Snapshot, error) {
 		a.o.Log.Info("bad document skipped", "error", e.Error())
 	}
 	for _, p := range res.Stale {
-		a.o.Log.Info("file has errors: its last good version still applies", "file", p)
+		a.o.Log.Info("file cannot be used as it is: its last good version still applies", "file", p)
 	}
+	// Warnings (a file refused, a duplicate skipped...) are logged once,
+	// when they appear.
+	seen := map[string]bool{}
 	for _, w := range res.Warnings {
-		a.o.Log.V(1).Info("warning", "detail", w)
+		seen[w] = true
+		if !d.warnings[w] {
+			a.o.Log.Info("source warning", "detail", w)
+		}
 	}
+	d.warnings = seen
 	res.Snapshot.Now = time.Now()
 	return res.Snapshot, nil
 }

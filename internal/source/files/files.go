@@ -151,6 +151,15 @@ func expand(path string) ([]string, error) {
 		if err != nil {
 			return err
 		}
+		// Kubernetes writes a mounted ConfigMap or Secret as "..<time>/"
+		// folders and a "..data" link, with each key a link into it:
+		// reading those too would read every manifest twice.
+		if p != path+string(filepath.Separator) && strings.HasPrefix(d.Name(), "..") {
+			if d.IsDir() {
+				return filepath.SkipDir
+			}
+			return nil
+		}
 		if ext := filepath.Ext(p); !d.IsDir() && (ext == ".yaml" || ext == ".yml") {
 			files = append(files, p)
 		}
