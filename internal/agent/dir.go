@@ -163,6 +163,9 @@ func (d *dirRun) apply(ctx context.Context) {
 	}
 	start := time.Now()
 	out, res, err := a.Update(ctx, snap)
+	if ctx.Err() != nil {
+		return // stopping
+	}
 	if out != nil {
 		d.report(out)
 	}
