@@ -16,8 +16,8 @@ import (
 	"path/filepath"
 	"strconv"
 	"sync"
-	"time"
 	"syscall"
+	"time"
 
 	"github.com/go-logr/logr"
 	"github.com/haproxytech/client-native/v6/runtime"

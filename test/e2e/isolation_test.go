@@ -259,7 +259,9 @@ func TestIsolationBadObjectsStayWithTheirObjects(t *testing.T) {
 		e.cert("late", pki.LeafOptions{DNSNames: []string{"late.example.com"}, RSABits: 1024})
 		e.gatewayYAML(true)
 		e.write("route-new.yaml", isoRoute, map[string]any{"Name": "new", "Path": "/new"})
-		if _, ok := eventually(30*time.Second, func() bool { return e.backendName("good.example.com", "/new") == "web" && httpGet(e.http, "/new") == 200 }); !ok {
+		if _, ok := eventually(30*time.Second, func() bool {
+			return e.backendName("good.example.com", "/new") == "web" && httpGet(e.http, "/new") == 200
+		}); !ok {
 			t.Fatal("the new route is not served")
 		}
 		c, ok := eventuallyCondition(e, "late", "ResolvedRefs")
