@@ -211,6 +211,7 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		ConfigFile:    filepath.Join(a.o.ConfigDir, bundle.ConfigFile),
 		MasterSocket:  a.MasterSocket(),
 		PIDFile:       filepath.Join(a.o.StateDir, "haproxy.pid"),
+		StatsSocket:   filepath.Join(a.o.ConfigDir, "haproxy.sock"),
 		Log:           a.o.Log.WithName("haproxy"),
 		Stdout:        a.o.HAProxyOutput,
 		Stderr:        a.o.HAProxyOutput,
@@ -256,8 +257,8 @@ func (a *Agent) Ready(ctx context.Context) error {
 	case applyErr != nil:
 		return fmt.Errorf("HAProxy does not run the current configuration: %v", applyErr)
 	case proc != nil:
-		if proc.MasterPID() == 0 {
-			return errors.New("the HAProxy master is not running (it is being restarted)")
+		if !proc.Serving() {
+			return errors.New("the HAProxy master is not running, or its worker not yet (it is being restarted)")
 		}
 		return nil
 	}

@@ -13,7 +13,8 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
+	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -54,6 +55,13 @@ type ProcessOptions struct {
 	// its own notices and alerts to stderr). Nil means os.Stdout and
 	// os.Stderr.
 	Stdout, Stderr io.Writer
+	// StatsSocket is the configuration's stats socket (declared with
+	// expose-fd listeners). When the PID file names a master an earlier
+	// supervisor left running (it was killed: HAProxy outlives it and
+	// keeps serving), the new master takes its listening sockets through
+	// it (-x), then the old one is stopped softly: no connection is
+	// refused while hagate restarts.
+	StatsSocket string
 	// ReloadTimeout bounds how long a reload waits for the new worker
 	// (MasterCLI.ReloadTimeout); zero means 30s.
 	ReloadTimeout time.Duration
@@ -136,7 +144,13 @@ func Start(ctx context.Context, o ProcessOptions) (*Process, error) {
 	}
 	p.cli = &MasterCLI{Path: o.MasterSocket, Alive: p.running, Alerts: p.alerts.since, ReloadTimeout: o.ReloadTimeout}
 
-	r, err := p.launch()
+	old := p.leftRunning()
+	var extra []string
+	if old != 0 {
+		p.log.Info("an HAProxy master an earlier run left is serving; taking over its listening sockets", "oldPID", old)
+		extra = []string{"-x", o.StatsSocket}
+	}
+	r, err := p.launch(extra...)
 	if err != nil {
 		return nil, err
 	}
@@ -146,6 +160,12 @@ func Start(ctx context.Context, o ProcessOptions) (*Process, error) {
 	}
 	close(r.ready)
 	p.log.Info("HAProxy is running", "pid", r.pid)
+	if old != 0 {
+		// Soft stop: its workers finish their connections, then it exits.
+		if err := syscall.Kill(old, syscall.SIGUSR1); err != nil {
+			p.log.Info("could not stop the earlier HAProxy master", "oldPID", old, "error", err.Error())
+		}
+	}
 	go p.supervise(ctx, r)
 	return p, nil
 }
@@ -159,6 +179,23 @@ func (p *Process) MasterPID() int {
 		return 0
 	}
 	return p.cur.pid
+}
+
+// Serving reports whether a master runs and has listed a worker since it
+// started (a restarted master is not serving until its worker runs).
+func (p *Process) Serving() bool {
+	p.mu.Lock()
+	r := p.cur
+	p.mu.Unlock()
+	if r == nil {
+		return false
+	}
+	select {
+	case <-r.ready:
+		return true
+	default:
+		return false
+	}
 }
 
 // Restarts returns how many times the master was started again after it
@@ -182,14 +219,15 @@ func (p *Process) running() bool { return p.MasterPID() != 0 }
 // launch starts a master. Its output goes through pipes of our own (not
 // exec's) so that cmd.Wait returns when the master exits, even while
 // workers that inherited the pipes are still finishing.
-func (p *Process) launch() (*masterRun, error) {
+func (p *Process) launch(extra ...string) (*masterRun, error) {
 	r := &masterRun{out: &outputTail{}, ready: make(chan struct{}), exited: make(chan struct{})}
-	cmd := exec.Command(p.o.Binary, p.args...)
+	cmd := exec.Command(p.o.Binary, append(append([]string(nil), p.args...), extra...)...)
 	cmd.Dir = p.dir
 	// Own process group: a terminal's Ctrl-C reaches us, not HAProxy, and we
-	// stop it in order. Pdeathsig: the master does not outlive us (its
-	// workers exit with it).
-	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGTERM}
+	// stop it in order. No parent-death signal: if hagate is killed, HAProxy
+	// keeps serving what it runs, and the next hagate takes it over (see
+	// StatsSocket). A stopping hagate stops it (Start's ctx).
+	cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 	var closeAfterStart []*os.File
 	for _, s := range []struct {
 		set func(*os.File)
@@ -214,13 +252,9 @@ func (p *Process) launch() (*masterRun, error) {
 			_, _ = io.Copy(io.MultiWriter(r.out, ignoreErrors{dst}), pr)
 		}(s.dst)
 	}
-	// Pdeathsig fires when the thread that forked the child exits, and Go
-	// ends a thread when a goroutine locked to it exits: keep the forking
-	// thread locked to the goroutine that waits for the child.
+	// One goroutine starts the child and waits for it.
 	started := make(chan error, 1)
 	go func() {
-		runtime.LockOSThread()
-		defer runtime.UnlockOSThread()
 		err := cmd.Start()
 		for _, f := range closeAfterStart {
 			f.Close() // the child holds its copies; the copiers see EOF when it and its workers are gone
@@ -248,6 +282,36 @@ func (p *Process) launch() (*masterRun, error) {
 	}
 	p.log.V(1).Info("started HAProxy master", "pid", r.pid, "args", p.args)
 	return r, nil
+}
+
+// leftRunning returns the PID of a master an earlier supervisor of the
+// same files left running, 0 when there is none: the PID file names a
+// live process whose command line is HAProxy's with this PID file and
+// master socket, and the stats socket to take its listeners from exists.
+func (p *Process) leftRunning() int {
+	if p.o.StatsSocket == "" {
+		return 0
+	}
+	data, err := os.ReadFile(p.o.PIDFile)
+	if err != nil {
+		return 0
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(data)))
+	if err != nil || pid <= 1 {
+		return 0
+	}
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil {
+		return 0
+	}
+	args := strings.Split(strings.TrimRight(string(cmdline), "\x00"), "\x00")
+	if !slices.Contains(args, p.o.PIDFile) || !slices.Contains(args, p.o.MasterSocket+",mode,600") {
+		return 0
+	}
+	if fi, err := os.Stat(p.o.StatsSocket); err != nil || fi.Mode()&os.ModeSocket == 0 {
+		return 0
+	}
+	return pid
 }
 
 // waitReady polls `show proc` until the master r lists a current worker
