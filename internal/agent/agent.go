@@ -69,11 +69,16 @@ type Agent struct {
 	master *haproxy.MasterCLI
 	cache  render.Cache
 
-	// mu guards what renders and applies share: what HAProxy refused,
-	// the ports found busy, whether the last apply failed.
-	mu       sync.Mutex
-	refused  refusals
-	ports    *ports
+	// mu is held by a render or apply: it guards what they share (what
+	// HAProxy refused, the ports found busy).
+	mu      sync.Mutex
+	refused refusals
+	ports   *ports
+
+	// st guards what readiness and metrics read while an apply runs: they
+	// never wait for one.
+	st       sync.Mutex
+	started  bool
 	applyErr error
 }
 
@@ -158,13 +163,17 @@ func (a *Agent) MasterSocket() string {
 }
 
 // Process is the supervised HAProxy (nil in attach mode).
-func (a *Agent) Process() *haproxy.Process { return a.proc }
+func (a *Agent) Process() *haproxy.Process {
+	a.st.Lock()
+	defer a.st.Unlock()
+	return a.proc
+}
 
 // Wait returns when the supervised HAProxy has stopped (after ctx is
 // done); at once in attach mode.
 func (a *Agent) Wait() {
-	if a.proc != nil {
-		a.proc.Wait()
+	if p := a.Process(); p != nil {
+		p.Wait()
 	}
 }
 
@@ -174,8 +183,8 @@ func (a *Agent) Wait() {
 type reloader struct{ a *Agent }
 
 func (r reloader) Reload(ctx context.Context) (haproxy.ReloadResult, error) {
-	if r.a.proc != nil {
-		return r.a.proc.CLI().Reload(ctx)
+	if p := r.a.Process(); p != nil {
+		return p.CLI().Reload(ctx)
 	}
 	return r.a.master.Reload(ctx)
 }

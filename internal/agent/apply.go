@@ -114,7 +114,9 @@ func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out, res, err := a.update(ctx, snap)
-	a.applyErr = err
+	a.st.Lock()
+	a.applyErr, a.started = err, a.engine != nil
+	a.st.Unlock()
 	if err != nil && out != nil && !errors.Is(err, ErrNotApplied) {
 		err = fmt.Errorf("%w: %w", ErrNotApplied, err)
 	}
@@ -127,7 +129,7 @@ func (a *Agent) update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.
 		return nil, haproxy.Outcome{}, err
 	}
 	a.ensureEngine()
-	if a.proc == nil && a.o.MasterSocket == "" {
+	if a.Process() == nil && a.o.MasterSocket == "" {
 		return a.startSupervised(ctx, snap, out)
 	}
 	return a.converge(ctx, snap, out, a.engine.Apply)
@@ -223,7 +225,9 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		a.engine = nil
 		return out, res, fmt.Errorf("%w: %w", ErrNotApplied, err)
 	}
+	a.st.Lock()
 	a.proc = proc
+	a.st.Unlock()
 	a.o.Log.Info("HAProxy started", "masterPID", proc.MasterPID(), "config", filepath.Join(a.o.ConfigDir, bundle.ConfigFile))
 	return out, res, installErr
 }
@@ -248,9 +252,9 @@ func (a *Agent) ensureEngine() {
 // Ready says whether HAProxy runs the configuration last asked for: nil
 // when it does, else why not.
 func (a *Agent) Ready(ctx context.Context) error {
-	a.mu.Lock()
-	applyErr, proc, started := a.applyErr, a.proc, a.engine != nil
-	a.mu.Unlock()
+	a.st.Lock()
+	applyErr, proc, started := a.applyErr, a.proc, a.started
+	a.st.Unlock()
 	switch {
 	case !started:
 		return errors.New("HAProxy has not been given a configuration yet")
@@ -274,13 +278,10 @@ func (a *Agent) Ready(ctx context.Context) error {
 // Restarts is how many times the supervised HAProxy master exited on its
 // own and was started again (0 in attach mode).
 func (a *Agent) Restarts() int {
-	a.mu.Lock()
-	p := a.proc
-	a.mu.Unlock()
-	if p == nil {
-		return 0
+	if p := a.Process(); p != nil {
+		return p.Restarts()
 	}
-	return p.Restarts()
+	return 0
 }
 
 // WaitingForPorts reports whether listeners are left out because another

@@ -224,8 +224,16 @@ func (e *Engine) reload(ctx context.Context, b *bundle.Bundle) error {
 		return errors.New("no way to reload HAProxy")
 	}
 	if _, err := e.o.Reloader.Reload(ctx); err != nil {
+		if errors.Is(err, ErrReloadNotSent) {
+			// HAProxy did not try the new files, and they passed the
+			// check: they stay, so that a master started meanwhile (a
+			// supervised restart) runs them. What runs is unknown: the
+			// next apply reloads, from these files.
+			e.cur, e.dirty = b, true
+			return err
+		}
 		e.restore(prev, b)
-		return fmt.Errorf("reload: %w", err)
+		return err
 	}
 	if e.o.Observer != nil {
 		e.o.Observer.Reloaded()

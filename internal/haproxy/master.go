@@ -202,6 +202,10 @@ type ReloadResult struct {
 	MasterReloads int
 }
 
+// ErrReloadNotSent is a reload that failed before the master was asked to
+// reload (it does not answer): HAProxy did not try the new files.
+var ErrReloadNotSent = errors.New("reload not sent: the HAProxy master does not answer")
+
 // Reload reloads HAProxy (the `reload` command, like SIGUSR2 to the master)
 // and confirms the outcome from `show proc`, since the 2.6 master answers
 // `reload` with nothing: it succeeds once a current worker runs that was not
@@ -215,7 +219,7 @@ type ReloadResult struct {
 func (m *MasterCLI) Reload(ctx context.Context) (ReloadResult, error) {
 	before, err := m.ShowProc(ctx)
 	if err != nil {
-		return ReloadResult{}, fmt.Errorf("reload: %w", err)
+		return ReloadResult{}, fmt.Errorf("%w: %w", ErrReloadNotSent, err)
 	}
 	master0 := before[0]
 	var res ReloadResult

@@ -26,7 +26,7 @@ import (
 // Timings of Process.
 const (
 	defaultRestartBackoff = time.Second
-	maxRestartBackoff     = 30 * time.Second
+	maxRestartBackoff     = 10 * time.Second
 	startTimeout          = 30 * time.Second
 	softStopGrace         = 10 * time.Second // SIGUSR1, then SIGTERM
 	hardStopGrace         = 5 * time.Second  // SIGTERM, then SIGKILL
@@ -444,11 +444,26 @@ func (p *Process) stop(r *masterRun, soft bool) {
 				<-r.exited
 				break
 			}
-			select {
-			case <-r.exited:
-			case <-time.After(s.wait):
-				p.log.Info("HAProxy did not stop in time", "pid", r.pid, "signal", s.sig.String(), "waited", s.wait.String())
+			deadline := time.After(s.wait)
+			// A 2.6 master that is reloading re-executes itself and drops
+			// a SIGUSR1 that arrives meanwhile: the soft stop is sent again
+			// every second (once is enough for a master that took it).
+			again := time.NewTicker(time.Second)
+		wait:
+			for {
+				select {
+				case <-r.exited:
+					break wait
+				case <-again.C:
+					if s.sig == syscall.SIGUSR1 {
+						_ = r.cmd.Process.Signal(s.sig)
+					}
+				case <-deadline:
+					p.log.Info("HAProxy did not stop in time", "pid", r.pid, "signal", s.sig.String(), "waited", s.wait.String())
+					break wait
+				}
 			}
+			again.Stop()
 		}
 	}
 	r.drain(time.Second)

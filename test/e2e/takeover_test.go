@@ -25,7 +25,7 @@ import (
 // The process is killed at the end of the test if still running.
 func startHagate(t *testing.T, out *syncbuf.Buffer, args ...string) *exec.Cmd {
 	t.Helper()
-	cmd := exec.Command(hagateBuiltOnce(t), args...)
+	cmd := exec.Command(hagateBinary(t), args...)
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -165,8 +165,8 @@ var (
 	buildErr  error
 )
 
-// hagateBuiltOnce builds ./cmd/hagate once per test binary.
-func hagateBuiltOnce(t *testing.T) string {
+// hagateBinary builds ./cmd/hagate once per test binary.
+func hagateBinary(t *testing.T) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "hagate-e2e-bin-")
