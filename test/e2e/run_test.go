@@ -7,12 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
@@ -327,37 +324,10 @@ func TestRunAppliesChangesLive(t *testing.T) {
 	})
 
 	t.Run("20 reloads under load lose no request", func(t *testing.T) {
-		var ok, failed atomic.Int64
-		var firstErr atomic.Value
-		stop := make(chan struct{})
-		var wg sync.WaitGroup
-		for i := 0; i < 4; i++ {
-			wg.Add(1)
-			go func(keepAlive bool) {
-				defer wg.Done()
-				tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()}, DisableKeepAlives: !keepAlive}
-				c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-				for {
-					select {
-					case <-stop:
-						return
-					default:
-					}
-					resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", e.https))
-					if err == nil {
-						resp.Body.Close()
-					}
-					if err != nil || resp.StatusCode != 200 {
-						failed.Add(1)
-						if err != nil {
-							firstErr.CompareAndSwap(nil, err.Error())
-						}
-						continue
-					}
-					ok.Add(1)
-				}
-			}(i%2 == 0)
-		}
+		l := startLoad(loadOptions{
+			TLS: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()},
+			URL: func(int) string { return fmt.Sprintf("https://127.0.0.1:%d/", e.https) },
+		})
 		before := e.counter("hagate_haproxy_reloads_total", "")
 		for i := 0; i < 20; i++ {
 			be := backend.Start(t, fmt.Sprintf("be%d", i))
@@ -371,11 +341,10 @@ func TestRunAppliesChangesLive(t *testing.T) {
 				t.Errorf("route %d not served after its reload", i)
 			}
 		}
-		close(stop)
-		wg.Wait()
-		t.Logf("%d requests during 20 reloads, %d failed", ok.Load(), failed.Load())
-		if failed.Load() > 0 {
-			t.Errorf("%d requests failed during reloads (first: %v)", failed.Load(), firstErr.Load())
+		ok, failed, failures := l.Stop()
+		t.Logf("%d requests during 20 reloads, %d failed", ok, failed)
+		if failed > 0 {
+			t.Errorf("%d requests failed during reloads: %v", failed, failures)
 		}
 	})
 

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"crypto/tls"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -478,55 +479,25 @@ func TestSourceDirInPlaceRewritesUnderLoad(t *testing.T) {
 		t.Fatalf("X-Rev = %q, want 0", rev())
 	}
 
-	var okN, failed atomic.Int64
-	var failMu sync.Mutex
-	var failures []string
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func(i int, keepAlive bool) {
-			defer wg.Done()
-			c := backend.NewClient(backend.ClientOptions{ServerName: "default.example.com", RootCAs: e.ca.Pool(), DialAddr: fmt.Sprintf("127.0.0.1:%d", e.https)})
-			c.Transport.(*http.Transport).DisableKeepAlives = !keepAlive
-			defer c.CloseIdleConnections()
-			for n := i; ; n++ {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				p := paths[n%len(paths)] + "/x"
-				why := ""
-				resp, err := c.Get(fmt.Sprintf("https://default.example.com:%d%s", e.https, p))
-				if err != nil {
-					why = err.Error()
-				} else {
-					var echo backend.Echo
-					derr := json.NewDecoder(resp.Body).Decode(&echo)
-					resp.Body.Close()
-					switch {
-					case resp.StatusCode != 200:
-						why = fmt.Sprintf("status %d", resp.StatusCode)
-					case derr != nil:
-						why = "body: " + derr.Error()
-					case echo.Name != "multi":
-						why = fmt.Sprintf("answered by %q, not multi", echo.Name)
-					}
-				}
-				if why != "" {
-					failed.Add(1)
-					failMu.Lock()
-					if len(failures) < 10 {
-						failures = append(failures, fmt.Sprintf("%s %s (keep-alive %v): %s", time.Now().Format("15:04:05.000"), p, keepAlive, why))
-					}
-					failMu.Unlock()
-					continue
-				}
-				okN.Add(1)
+	l := startLoad(loadOptions{
+		TLS: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()},
+		URL: func(n int) string {
+			return fmt.Sprintf("https://127.0.0.1:%d%s/x", e.https, paths[n%len(paths)])
+		},
+		Check: func(resp *http.Response) string {
+			var echo backend.Echo
+			derr := json.NewDecoder(resp.Body).Decode(&echo)
+			switch {
+			case resp.StatusCode != 200:
+				return fmt.Sprintf("status %d", resp.StatusCode)
+			case derr != nil:
+				return "body: " + derr.Error()
+			case echo.Name != "multi":
+				return fmt.Sprintf("answered by %q, not multi", echo.Name)
 			}
-		}(i, i%2 == 0)
-	}
+			return ""
+		},
+	})
 
 	reloads := e.counter("hagate_haproxy_reloads_total", "")
 	start := time.Now()
@@ -557,15 +528,14 @@ func TestSourceDirInPlaceRewritesUnderLoad(t *testing.T) {
 	}
 	// A moment more of load after the last rewrite.
 	time.Sleep(300 * time.Millisecond)
-	close(stop)
-	wg.Wait()
+	okN, failed, failures := l.Stop()
 	t.Logf("%d requests in %s during 10 in-place rewrites (%v reloads), %d failed",
-		okN.Load()+failed.Load(), time.Since(start).Round(time.Millisecond), e.counter("hagate_haproxy_reloads_total", "")-reloads, failed.Load())
-	if okN.Load() == 0 {
+		okN+failed, time.Since(start).Round(time.Millisecond), e.counter("hagate_haproxy_reloads_total", "")-reloads, failed)
+	if okN == 0 {
 		t.Error("no request succeeded")
 	}
-	if failed.Load() > 0 {
-		t.Errorf("%d requests failed; first ones:\n%s", failed.Load(), strings.Join(failures, "\n"))
+	if failed > 0 {
+		t.Errorf("%d requests failed; first ones:\n%s", failed, strings.Join(failures, "\n"))
 	}
 	// hagate said nothing about a half-written file: it never read one.
 	if l := e.log.matching("", func(_ map[string]any, raw string) bool {

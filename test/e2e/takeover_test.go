@@ -3,14 +3,12 @@ package e2e
 import (
 	"crypto/tls"
 	"fmt"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -89,37 +87,10 @@ func TestKilledHagateHAProxyKeepsServing(t *testing.T) {
 		}
 	})
 
-	var ok, failed atomic.Int64
-	var firstErr atomic.Value
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := 0; i < 4; i++ {
-		wg.Add(1)
-		go func(keepAlive bool) {
-			defer wg.Done()
-			tr := &http.Transport{TLSClientConfig: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()}, DisableKeepAlives: !keepAlive}
-			c := &http.Client{Transport: tr, Timeout: 10 * time.Second}
-			for {
-				select {
-				case <-stop:
-					return
-				default:
-				}
-				resp, err := c.Get(fmt.Sprintf("https://127.0.0.1:%d/", e.https))
-				if err == nil {
-					resp.Body.Close()
-				}
-				if err != nil || resp.StatusCode != 200 {
-					failed.Add(1)
-					if err != nil {
-						firstErr.CompareAndSwap(nil, err.Error())
-					}
-					continue
-				}
-				ok.Add(1)
-			}
-		}(i%2 == 0)
-	}
+	l := startLoad(loadOptions{
+		TLS: &tls.Config{ServerName: "default.example.com", RootCAs: e.ca.Pool()},
+		URL: func(int) string { return fmt.Sprintf("https://127.0.0.1:%d/", e.https) },
+	})
 
 	if err := first.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -128,7 +99,7 @@ func TestKilledHagateHAProxyKeepsServing(t *testing.T) {
 	if !alive(oldMaster) {
 		t.Fatal("HAProxy's master died with hagate")
 	}
-	atKill := ok.Load()
+	atKill := l.ok.Load()
 
 	var log2 syncbuf.Buffer
 	startHagate(t, &log2, args...)
@@ -145,14 +116,13 @@ func TestKilledHagateHAProxyKeepsServing(t *testing.T) {
 	if _, done := eventually(30*time.Second, func() bool { return e.backendName("default.example.com", "/api") == "api" }); !done {
 		t.Errorf("a change after the takeover is not applied:\n%s", log2.String())
 	}
-	close(stop)
-	wg.Wait()
-	t.Logf("%d requests (%d while no hagate ran), %d failed", ok.Load(), atKill, failed.Load())
-	if ok.Load() <= atKill {
+	ok, failed, failures := l.Stop()
+	t.Logf("%d requests (%d by the time no hagate ran for 2s), %d failed", ok, atKill, failed)
+	if ok <= atKill {
 		t.Error("no request was served after hagate was killed")
 	}
-	if failed.Load() > 0 {
-		t.Errorf("%d requests failed across the kill and the takeover (first: %v)", failed.Load(), firstErr.Load())
+	if failed > 0 {
+		t.Errorf("%d requests failed across the kill and the takeover: %v", failed, failures)
 	}
 	if !strings.Contains(log2.String(), "taking over its listening sockets") {
 		t.Errorf("the new hagate did not say it took over:\n%s", log2.String())
