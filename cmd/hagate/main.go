@@ -37,6 +37,7 @@ func newRootCmd(stdin io.Reader, stdout, stderr io.Writer) *cobra.Command {
 	root.SetErr(stderr)
 	root.AddCommand(newRenderCmd())
 	root.AddCommand(newRunCmd())
+	root.AddCommand(newControllerCmd())
 	return root
 }
 

@@ -42,6 +42,9 @@ type runFlags struct {
 	leaderNS       string
 	securityLevel  int
 	reloadTimeout  time.Duration
+	provisioned    bool
+	threads        int32
+	maxconn        int32
 }
 
 func newRunCmd() *cobra.Command {
@@ -78,6 +81,9 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
+	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
+	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
+	fl.Int32Var(&f.maxconn, "haproxy-maxconn", 0, "HAProxy's maxconn (0: HAProxy's default)")
 	fl.DurationVar(&f.reloadTimeout, "haproxy-reload-timeout", 30*time.Second, "how long a reload waits for HAProxy's new worker before the apply fails and is retried")
 	return cmd
 }
@@ -95,6 +101,9 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	}
 	if (f.masterSocket == "") != (f.configDir == "") && f.masterSocket != "" {
 		return errors.New("attach mode needs both --haproxy-master-socket and --config-dir")
+	}
+	if f.provisioned && (f.gateway == "" || f.sourceDir != "") {
+		return errors.New("--provisioned serves one Gateway of the cluster: it needs --gateway and no --source-dir")
 	}
 	log := newLogger(f.verbosity)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -119,6 +128,9 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		Metrics:        m,
 		SecurityLevel:  f.securityLevel,
 		ReloadTimeout:  f.reloadTimeout,
+		Provisioned:    f.provisioned,
+		Threads:        f.threads,
+		Maxconn:        f.maxconn,
 	})
 	if err != nil {
 		return err
@@ -156,8 +168,9 @@ func runKubernetes(ctx context.Context, f *runFlags, a *agent.Agent, log logr.Lo
 		LeaderElectionNamespace: f.leaderNS,
 		Agent:                   a,
 		Log:                     log,
+		Provisioned:             f.provisioned,
 	}
-	if o.GatewayAddress == "" {
+	if o.GatewayAddress == "" && !f.provisioned {
 		o.GatewayAddress = os.Getenv("POD_IP")
 	}
 	if f.gateway != "" {

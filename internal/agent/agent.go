@@ -52,6 +52,12 @@ type Options struct {
 	// HAProxyOutput receives HAProxy's own output (its logs); default
 	// standard output.
 	HAProxyOutput io.Writer
+	// Provisioned: this agent serves one Gateway's own data plane, made by
+	// hagate controller (see render.Options.Provisioned).
+	Provisioned bool
+	// Threads and Maxconn tune HAProxy (nbthread, maxconn); 0 leaves
+	// HAProxy's defaults.
+	Threads, Maxconn int32
 	// ReloadTimeout bounds how long a reload waits for HAProxy's new
 	// worker before the apply fails (and is retried); zero means 30s.
 	ReloadTimeout time.Duration

@@ -79,6 +79,9 @@ func (a *Agent) pipeline(snap *snapshot.Snapshot, refused map[ir.Origin]string) 
 		Cache:          &a.cache,
 		SecurityLevel:  a.o.SecurityLevel,
 		Refused:        refused,
+		Provisioned:    a.o.Provisioned,
+		Threads:        a.o.Threads,
+		Maxconn:        a.o.Maxconn,
 	})
 }
 
@@ -197,7 +200,7 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		}
 		if err := a.engine.InstallExisting(ctx); err != nil {
 			a.o.Log.Info("no usable configuration on disk; HAProxy starts without listeners until the wanted one is accepted", "reason", err.Error())
-			empty, err := templates.Render(&ir.Config{}, templates.Options{ConfigRoot: a.o.ConfigDir, BindAddress: a.o.BindAddress})
+			empty, err := templates.Render(&ir.Config{}, templates.Options{ConfigRoot: a.o.ConfigDir, BindAddress: a.o.BindAddress, Threads: a.o.Threads, Maxconn: a.o.Maxconn})
 			if err != nil {
 				return out, res, err
 			}

@@ -63,6 +63,10 @@ type Options struct {
 	Log logr.Logger
 	// Resync, if set, renders again at least this often.
 	Resync time.Duration
+	// Provisioned: this agent serves one Gateway's data plane made by
+	// hagate controller, which writes the GatewayClass status; the
+	// Gateway's addresses come from the render (its Service).
+	Provisioned bool
 	// Batch is how long a change waits for the changes that come with it
 	// (kubectl apply of many objects) before one render; default 200ms.
 	Batch time.Duration

@@ -75,7 +75,9 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 	now := metav1.NewTime(time.Now())
 	for _, gc := range snap.GatewayClasses {
 		s, ok := st.GatewayClasses[gc.Name]
-		if !ok {
+		if !ok || r.o.Provisioned {
+			// A provisioned data plane leaves its class to the control
+			// plane.
 			continue
 		}
 		want := *s

@@ -33,6 +33,10 @@ type Options struct {
 	// Refused are the objects HAProxy refused, with its reasons (see
 	// render.Options).
 	Refused map[ir.Origin]string
+	// Provisioned: see render.Options.
+	Provisioned bool
+	// Threads and Maxconn: see templates.Options.
+	Threads, Maxconn int32
 }
 
 // Output is what one run of the pipeline produces.
@@ -51,8 +55,9 @@ type Output struct {
 
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
-	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel, Refused: o.Refused})
-	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress})
+	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel,
+		Refused: o.Refused, Provisioned: o.Provisioned})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress, Threads: o.Threads, Maxconn: o.Maxconn})
 	if err != nil {
 		return nil, err
 	}

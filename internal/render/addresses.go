@@ -66,6 +66,15 @@ func (b bindGroup) addresses() []string {
 func (t *translator) resolveAddresses() {
 	owner := map[string]*gatewayCtx{} // address -> the older Gateway binding it
 	for _, g := range t.gateways {
+		if t.opts.Provisioned {
+			if bad := requestedValid(g.gw); len(bad) > 0 {
+				g.addrUnsupported = "Unsupported address(es): " + strings.Join(bad, "; ") + ". The Gateway is not served."
+				g.unserved = true
+				continue
+			}
+			t.serviceAddresses(g)
+			continue
+		}
 		var set, unsupported, unusable []string
 		asked := false
 		for _, a := range g.gw.Spec.Addresses {

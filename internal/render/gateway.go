@@ -35,6 +35,10 @@ type gatewayCtx struct {
 	// spec.addresses; unserved: no listener of the Gateway is served.
 	addrUnsupported, addrUnusable string
 	unserved                      bool
+	// addrPending: a provisioned Gateway's Service has no address yet.
+	addrPending string
+	// paramsProblem says why infrastructure.parametersRef is not usable.
+	paramsProblem string
 }
 
 // listenerCtx is one listener during a translation.
@@ -520,6 +524,9 @@ func (t *translator) finishGateways() {
 		switch {
 		case g.addrUnsupported != "":
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrUnsupported, gen))
+		case g.paramsProblem != "":
+			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonInvalidParameters),
+				g.paramsProblem+" A provisioned data plane keeps its last valid parameters.", gen))
 		case len(bad) == 0:
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway is valid.", gen))
 		case len(good) > 0:
@@ -534,6 +541,8 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonInvalid), g.addrUnsupported, gen))
 		case g.addrUnusable != "":
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotUsable), g.addrUnusable, gen))
+		case g.addrPending != "":
+			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), false, string(gwapiv1.GatewayReasonAddressNotAssigned), g.addrPending, gen))
 		case programmed:
 			setCond(c, cond(string(gwapiv1.GatewayConditionProgrammed), true, string(gwapiv1.GatewayReasonProgrammed), "The Gateway is part of the HAProxy configuration.", gen))
 		default:

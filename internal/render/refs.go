@@ -6,6 +6,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
+	"hagate.io/hagate/internal/provision"
 	"hagate.io/hagate/internal/snapshot"
 )
 
@@ -34,6 +35,12 @@ func ReferencedObjects(snap *snapshot.Snapshot, opts Options) Referenced {
 	for _, gc := range snap.GatewayClasses {
 		if string(gc.Spec.ControllerName) == opts.ControllerName {
 			ours[gc.Name] = true
+			// Provisioning parameters.
+			if r := gc.Spec.ParametersRef; r != nil && r.Group == "" && r.Kind == provision.ParamsKind && r.Namespace != nil {
+				if n := (types.NamespacedName{Namespace: string(*r.Namespace), Name: r.Name}); validName(n.Namespace, n.Name) {
+					cms[n] = true
+				}
+			}
 		}
 	}
 	addSecret := func(gw *gwapiv1.Gateway, group *gwapiv1.Group, k *gwapiv1.Kind, ns *gwapiv1.Namespace, name gwapiv1.ObjectName) {
@@ -54,6 +61,11 @@ func ReferencedObjects(snap *snapshot.Snapshot, opts Options) Referenced {
 	for _, gw := range snap.Gateways {
 		if len(snap.GatewayClasses) > 0 && !ours[string(gw.Spec.GatewayClassName)] {
 			continue
+		}
+		if inf := gw.Spec.Infrastructure; inf != nil && inf.ParametersRef != nil && inf.ParametersRef.Group == "" && inf.ParametersRef.Kind == provision.ParamsKind {
+			if n := (types.NamespacedName{Namespace: gw.Namespace, Name: inf.ParametersRef.Name}); validName(n.Namespace, n.Name) {
+				cms[n] = true
+			}
 		}
 		for _, l := range gw.Spec.Listeners {
 			if l.TLS == nil {

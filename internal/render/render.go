@@ -37,6 +37,11 @@ type Options struct {
 	// (1-5): certificates whose keys or signatures it would refuse are
 	// not used. 0 means DefaultSecurityLevel.
 	SecurityLevel int
+	// Provisioned: the Gateways are served by data planes of their own
+	// (hagate controller) behind a Service: listeners bind every address,
+	// and a Gateway's addresses are its Service's (spec.addresses are
+	// asked of its load balancer).
+	Provisioned bool
 	// Refused holds what the data plane refused from an earlier attempt,
 	// by the object responsible, with HAProxy's reason: those objects are
 	// left out, with a condition saying why.
@@ -175,10 +180,12 @@ func (t *translator) selectGateways() {
 			continue
 		}
 		ours[gc.Name] = true
-		t.st.GatewayClasses[gc.Name] = &gwapiv1.GatewayClassStatus{Conditions: []metav1.Condition{
-			cond(string(gwapiv1.GatewayClassConditionStatusAccepted), true, string(gwapiv1.GatewayClassReasonAccepted),
-				fmt.Sprintf("GatewayClass is handled by %s.", t.opts.ControllerName), gc.Generation),
-		}}
+		c := cond(string(gwapiv1.GatewayClassConditionStatusAccepted), true, string(gwapiv1.GatewayClassReasonAccepted),
+			fmt.Sprintf("GatewayClass is handled by %s.", t.opts.ControllerName), gc.Generation)
+		if p := t.classParametersProblem(gc); p != "" {
+			c = cond(string(gwapiv1.GatewayClassConditionStatusAccepted), false, string(gwapiv1.GatewayClassReasonInvalidParameters), p, gc.Generation)
+		}
+		t.st.GatewayClasses[gc.Name] = &gwapiv1.GatewayClassStatus{Conditions: []metav1.Condition{c}}
 	}
 	noClasses := len(t.snap.GatewayClasses) == 0
 	if noClasses && len(t.snap.Gateways) > 0 {
@@ -195,7 +202,7 @@ func (t *translator) selectGateways() {
 			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("Gateway %q in namespace %q is skipped: its name is not a valid Kubernetes name", gw.Name, gw.Namespace))
 			continue
 		}
-		g := &gatewayCtx{gw: gw, status: &gwapiv1.GatewayStatus{}}
+		g := &gatewayCtx{gw: gw, status: &gwapiv1.GatewayStatus{}, paramsProblem: t.gatewayParametersProblem(gw)}
 		t.gateways = append(t.gateways, g)
 		t.st.Gateways[nn(gw)] = g.status
 	}

@@ -31,6 +31,10 @@ type Options struct {
 	// BindAddress is the address every frontend binds; empty means all
 	// IPv4 and IPv6 addresses.
 	BindAddress string
+	// Threads and Maxconn, when set, are HAProxy's nbthread and maxconn
+	// (its own defaults otherwise: a thread per CPU, maxconn from the
+	// file descriptor limit).
+	Threads, Maxconn int32
 }
 
 // errorBackend answers the share of requests of backendRefs that do not
@@ -123,6 +127,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"file":     func(string) string { return "" },
 	"bindAddr": func([]string, int32) string { return "" },
 	"from":     func(ir.Origin) string { return "" },
+	"options":  func() Options { return Options{} },
 	"endfrom":  func() string { return "" },
 }).ParseFS(files, "files/*.tmpl"))
 
@@ -153,7 +158,7 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	}
 	var buf bytes.Buffer
 	rec := &recorder{buf: &buf}
-	t.Funcs(template.FuncMap{"file": file, "bindAddr": bind, "from": rec.from, "endfrom": rec.endfrom})
+	t.Funcs(template.FuncMap{"file": file, "bindAddr": bind, "from": rec.from, "endfrom": rec.endfrom, "options": func() Options { return opts }})
 	if err := t.ExecuteTemplate(&buf, "haproxy.cfg.tmpl", cfg); err != nil {
 		return nil, fmt.Errorf("render haproxy.cfg: %w", err)
 	}
