@@ -2,14 +2,19 @@
 
 // Package conformance runs the Gateway API project's own conformance suite
 // (sigs.k8s.io/gateway-api/conformance, unmodified) against hagate on this
-// machine: a private kube-apiserver (kubetest), the harness's Node for the
-// echo-basic Pods and its Provisioner for one hagate + HAProxy per Gateway.
+// machine: a private kube-apiserver (kubetest), hagate's own control plane
+// (hagate controller, as a process), which gives each Gateway a Deployment
+// and a Service, and the harness's Node, which runs those Deployments'
+// Pods (HAProxy and the hagate agent, this checkout's programs) and the
+// echo-basic Pods in network namespaces and stands in for the load
+// balancer.
 // `make conformance` runs it; see README.md, "Conformance".
 package conformance
 
 import (
 	"context"
 	"fmt"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -22,6 +27,7 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 	"golang.org/x/sys/unix"
+	rbacv1 "k8s.io/api/rbac/v1"
 	apiextensionsv1 "k8s.io/apiextensions-apiserver/pkg/apis/apiextensions/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime"
@@ -38,9 +44,11 @@ import (
 	"sigs.k8s.io/gateway-api/conformance/utils/config"
 	"sigs.k8s.io/gateway-api/conformance/utils/suite"
 	"sigs.k8s.io/gateway-api/pkg/features"
+	"sigs.k8s.io/yaml"
 
 	"hagate.io/hagate/conformance/harness"
 	"hagate.io/hagate/internal/controller"
+	"hagate.io/hagate/internal/provision"
 	"hagate.io/hagate/internal/render"
 	"hagate.io/hagate/internal/testutil/kubetest"
 	"hagate.io/hagate/internal/testutil/netns"
@@ -48,8 +56,13 @@ import (
 
 const (
 	gatewayClass = "hagate"
-	// hosts is how many Pods may run at once (one network namespace each).
-	hosts = 48
+	// hosts is how many Pods may run at once (one network namespace each):
+	// the echo-basic backends and a data plane Pod per Gateway.
+	hosts = 80
+	// dataPlaneImage is the image hagate controller names in the data
+	// plane Deployments; the Node runs its containers' commands as this
+	// checkout's programs (programs below).
+	dataPlaneImage = "hagate.io/hagate:conformance"
 	// gatewayAPIVersion is the conformance module's version, which names
 	// the report folder.
 	gatewayAPIVersion = "v1.6.3"
@@ -144,22 +157,28 @@ func TestConformance(t *testing.T) {
 		pool = append(pool, nsHost{netns.New(t, "")})
 	}
 	log := funcr.New(func(prefix, args string) { t.Logf("%s %s", prefix, args) }, funcr.Options{Verbosity: verbosity()})
-	node := &harness.Node{C: c, Config: cluster.Config, EchoBasic: echo, Dir: filepath.Join(work, "pods"), Hosts: pool, Log: log.WithName("node")}
-	prov := &harness.Provisioner{
-		C: c, Hagate: hagate, Kubeconfig: cluster.Kubeconfig, GatewayClass: gatewayClass,
-		Dir: filepath.Join(work, "agents"), StateDir: t.TempDir(), Log: log.WithName("provisioner"),
+	node := &harness.Node{
+		C: c, Config: cluster.Config, EchoBasic: echo, Dir: filepath.Join(work, "pods"), Hosts: pool, Log: log.WithName("node"),
+		// UNIX socket paths must be short (HAProxy: 97 characters).
+		VolumeDir: shortTempDir(t),
+		// The data plane image's commands (see the Dockerfile).
+		Programs: map[string]string{
+			"/usr/local/bin/hagate":        hagate,
+			"/usr/local/bin/haproxy-start": filepath.Join(root, "deploy", "image", "haproxy-start"),
+		},
+		API:              &harness.API{Host: strings.TrimPrefix(cluster.Config.Host, "https://"), CAData: cluster.Config.CAData, ServerName: "kubernetes"},
+		LoadBalancerPool: loadBalancerPool,
 	}
 	var wg sync.WaitGroup
 	runCtx, stopRun := context.WithCancel(ctx)
-	wg.Add(2)
+	wg.Add(1)
 	go func() { defer wg.Done(); node.Run(runCtx) }()
-	go func() {
-		defer wg.Done()
-		if err := prov.Run(runCtx); err != nil {
-			t.Errorf("provisioner: %v", err)
-		}
-	}()
 	t.Cleanup(func() { stopRun(); wg.Wait() })
+	startControlPlane(t, hagate, cluster.Kubeconfig, filepath.Join(work, "controller.log"))
+
+	// The data plane's ClusterRole, as deploy/ installs it: the agents run
+	// with their ServiceAccounts' tokens, so their RBAC is the shipped one.
+	installDataPlaneRole(t, ctx, c, root)
 
 	gc := &gwapiv1.GatewayClass{
 		ObjectMeta: metav1.ObjectMeta{Name: gatewayClass},
@@ -201,9 +220,9 @@ func TestConformance(t *testing.T) {
 			RunTest:              os.Getenv("HAGATE_CONFORMANCE_RUN_TEST"),
 			SkipTests:            skip,
 			Mode:                 "default",
-			// GatewayStaticAddresses: a loopback address the agent can
-			// bind, and TEST-NET-2's, which is on no interface here.
-			UsableNetworkAddresses:   []gwapiv1.GatewaySpecAddress{{Type: new(gwapiv1.IPAddressType), Value: "127.0.20.1"}},
+			// GatewayStaticAddresses: an address of the load balancer
+			// stand-in's pool, and TEST-NET-2's, which it never gives.
+			UsableNetworkAddresses:   []gwapiv1.GatewaySpecAddress{{Type: new(gwapiv1.IPAddressType), Value: "198.19.0.20"}},
 			UnusableNetworkAddresses: []gwapiv1.GatewaySpecAddress{{Type: new(gwapiv1.IPAddressType), Value: "198.51.100.1"}},
 			TimeoutConfig:            config.DefaultTimeoutConfig(),
 			Implementation: confv1.Implementation{
@@ -243,11 +262,45 @@ func lockMachine(t *testing.T) {
 	t.Cleanup(func() { f.Close() })
 }
 
+// loadBalancerPool is what the load balancer stand-in gives Services that
+// ask for addresses (198.18.0.0/15 is for benchmark networks; the hosts
+// take 198.18.0.0/16).
+var loadBalancerPool = netip.MustParsePrefix("198.19.0.0/24")
+
+// startControlPlane runs hagate's control plane as a user would, until the
+// test ends.
+func startControlPlane(t *testing.T, hagate, kubeconfig, logPath string) {
+	logf, err := os.Create(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	args := []string{"controller", "--kubeconfig", kubeconfig, "--data-plane-image", dataPlaneImage, "--health-bind-address", ""}
+	if verbosity() > 0 {
+		args = append(args, "-v", "1")
+	}
+	cmd := exec.Command(hagate, args...)
+	cmd.Stdout, cmd.Stderr = logf, logf
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { _ = cmd.Wait(); logf.Close(); close(done) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+		}
+	})
+}
+
 // nsHost is a network namespace as a harness.Host.
 type nsHost struct{ h *netns.Host }
 
 func (n nsHost) NetnsName() string { return n.h.Name }
 func (n nsHost) IP() string        { return n.h.Addr }
+func (n nsHost) Gateway() string   { return n.h.Gateway }
 
 func envOr(k, def string) string {
 	if v := os.Getenv(k); v != "" {
@@ -290,4 +343,41 @@ func version(t *testing.T, root string) string {
 		return "dev"
 	}
 	return fmt.Sprintf("git-%s", strings.TrimSpace(string(out)))
+}
+
+// installDataPlaneRole creates the hagate-data-plane ClusterRole from the
+// manifests of deploy/.
+func installDataPlaneRole(t *testing.T, ctx context.Context, c client.Client, root string) {
+	files, err := filepath.Glob(filepath.Join(root, "deploy", "*.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, f := range files {
+		data, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, doc := range strings.Split(string(data), "\n---") {
+			var cr rbacv1.ClusterRole
+			if err := yaml.Unmarshal([]byte(doc), &cr); err != nil || cr.Kind != "ClusterRole" || cr.Name != provision.DataPlaneClusterRole {
+				continue
+			}
+			if err := c.Create(ctx, &cr); err != nil {
+				t.Fatalf("ClusterRole %s from %s: %v", cr.Name, f, err)
+			}
+			return
+		}
+	}
+	t.Fatalf("no ClusterRole %s in deploy/*.yaml", provision.DataPlaneClusterRole)
+}
+
+// shortTempDir is a temporary folder with a short path, removed at the
+// end of the test.
+func shortTempDir(t *testing.T) string {
+	d, err := os.MkdirTemp("/tmp", "hgc")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(d) })
+	return d
 }

@@ -13,9 +13,11 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -40,6 +42,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
+
 // Host is where a Pod runs: a network namespace with an address of its own
 // that this process reaches (netns.Host satisfies it).
 type Host interface {
@@ -47,6 +50,9 @@ type Host interface {
 	NetnsName() string
 	// IP is the Pod IP.
 	IP() string
+	// Gateway is this namespace's address on the host's side of the link
+	// (the Pod's default route).
+	Gateway() string
 }
 
 // EchoImage marks the images Node runs as echo-basic; a Pod of any other
@@ -79,11 +85,24 @@ type Node struct {
 	// EchoBasic is the echo-basic binary (built from the conformance
 	// module).
 	EchoBasic string
-	// Dir holds each Pod's volumes and log.
+	// Dir holds each Pod's log (and its volumes unless VolumeDir is set).
 	Dir string
+	// VolumeDir, when set, holds the Pods' volumes: a short path, since
+	// the UNIX sockets programs create there have a length limit.
+	VolumeDir string
 	// Hosts are the Hosts Pods may take; a deleted Pod's Host is reused.
 	Hosts []Host
-	Log   logr.Logger
+	// Programs maps container commands to executables of this checkout:
+	// Pods all of whose containers run them are run (see programs.go).
+	Programs map[string]string
+	// API is how those Pods reach the API server.
+	API *API
+	// LoadBalancerPool holds the addresses the load balancer stand-in
+	// gives Services that ask for them (see loadbalancer.go).
+	LoadBalancerPool netip.Prefix
+	Log              logr.Logger
+
+	proxy apiProxy
 
 	mu    sync.Mutex
 	pods  map[types.UID]*pod
@@ -99,6 +118,9 @@ type pod struct {
 	// ready is set once the Pod's status says Ready.
 	ready bool
 	log   string
+	// programs are the containers of a program Pod; stop ends them.
+	programs []*program
+	stop     chan struct{}
 }
 
 // Run polls until ctx ends, then stops every Pod process.
@@ -113,6 +135,7 @@ func (n *Node) Run(ctx context.Context) {
 		n.Log.Error(err, "namespace controller not started")
 	}
 	defer n.stopAll()
+	defer n.proxy.close()
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
@@ -124,6 +147,8 @@ func (n *Node) Run(ctx context.Context) {
 			{"deployments", n.syncDeployments},
 			{"pods", n.syncPods},
 			{"endpointslices", n.syncEndpointSlices},
+			{"loadbalancers", n.syncLoadBalancers},
+			{"ownedbygateways", n.collectGarbage},
 			{"namespaces", func(ctx context.Context) error {
 				if nss == nil {
 					return nil
@@ -215,10 +240,17 @@ func (n *Node) syncDeployments(ctx context.Context) error {
 		if d.Spec.Replicas != nil {
 			want = *d.Spec.Replicas
 		}
-		var alive []*corev1.Pod
+		// Pods of the current template, and older ones (a rolling update:
+		// the old go once the new are ready).
+		hash := templateHash(d)
+		var alive, old []*corev1.Pod
 		for _, p := range owned[d.UID] {
-			if p.DeletionTimestamp == nil {
+			switch {
+			case p.DeletionTimestamp != nil:
+			case p.Labels["pod-template-hash"] == hash:
 				alive = append(alive, p)
+			default:
+				old = append(old, p)
 			}
 		}
 		sort.Slice(alive, func(i, j int) bool { return alive[i].Name < alive[j].Name })
@@ -240,6 +272,13 @@ func (n *Node) syncDeployments(ctx context.Context) error {
 		for _, p := range alive {
 			if podReady(p) {
 				ready++
+			}
+		}
+		if ready >= want {
+			for _, p := range old {
+				if err := client.IgnoreNotFound(n.C.Delete(ctx, p)); err != nil {
+					return err
+				}
 			}
 		}
 		st := appsv1.DeploymentStatus{
@@ -296,7 +335,7 @@ func setDeploymentCondition(cs []appsv1.DeploymentCondition, typ appsv1.Deployme
 func (n *Node) createPod(ctx context.Context, d *appsv1.Deployment) (*corev1.Pod, error) {
 	// Named as a ReplicaSet's Pods are, <deployment>-<template hash>-<5>:
 	// the suite finds a Pod's backend by cutting the last two parts.
-	hash := templateHash(d.UID)
+	hash := templateHash(d)
 	labels := map[string]string{"pod-template-hash": hash}
 	for k, v := range d.Spec.Template.Labels {
 		labels[k] = v
@@ -332,9 +371,11 @@ func randomName(n int) string {
 	return string(b)
 }
 
-// templateHash is a stable 10-character name part for a Deployment.
-func templateHash(uid types.UID) string {
-	sum := sha256.Sum256([]byte(uid))
+// templateHash is a 10-character name part for a Deployment's Pod
+// template: it changes when the template does.
+func templateHash(d *appsv1.Deployment) string {
+	tmpl, _ := json.Marshal(d.Spec.Template)
+	sum := sha256.Sum256(append([]byte(d.UID), tmpl...))
 	b := make([]byte, 10)
 	for i := range b {
 		b[i] = nameChars[int(sum[i])%len(nameChars)]
@@ -402,10 +443,6 @@ func (n *Node) start(ctx context.Context, p *corev1.Pod) (*pod, error) {
 		return nil, errors.New("no container")
 	}
 	dir := filepath.Join(n.Dir, p.Namespace+"_"+p.Name+"_"+string(p.UID)[:8])
-	mounts, err := n.writeVolumes(ctx, p, dir)
-	if err != nil {
-		return nil, err
-	}
 	n.mu.Lock()
 	if len(n.free) == 0 {
 		n.mu.Unlock()
@@ -417,8 +454,20 @@ func (n *Node) start(ctx context.Context, p *corev1.Pod) (*pod, error) {
 
 	pr := &pod{key: types.NamespacedName{Namespace: p.Namespace, Name: p.Name}, host: h, log: filepath.Join(dir, "log")}
 	c := p.Spec.Containers[0]
-	if strings.Contains(c.Image, EchoImage) {
-		env, err := n.env(ctx, p, &c, h.IP(), mounts)
+	switch {
+	case n.isProgramPod(p):
+		if err := n.startPrograms(ctx, p, pr, dir); err != nil {
+			pr.stopPrograms()
+			n.release(h)
+			return nil, err
+		}
+	case strings.Contains(c.Image, EchoImage):
+		vols, err := n.writeVolumeData(ctx, p, dir)
+		if err != nil {
+			n.release(h)
+			return nil, err
+		}
+		env, err := n.env(ctx, p, &c, h.IP(), containerMounts(&c, vols))
 		if err != nil {
 			n.release(h)
 			return nil, err
@@ -444,7 +493,7 @@ func (n *Node) start(ctx context.Context, p *corev1.Pod) (*pod, error) {
 		pr.cmd = cmd
 		pr.done = make(chan struct{})
 		go func() { _ = cmd.Wait(); logf.Close(); close(pr.done) }()
-	} else {
+	default:
 		n.once("image"+c.Image, "image not run: the Pod is reported ready but serves nothing", "image", c.Image, "pod", pr.key.String())
 	}
 	n.mu.Lock()
@@ -477,6 +526,7 @@ func (n *Node) release(h Host) {
 
 // stop kills a Pod's process group and frees its Host once it is gone.
 func (n *Node) stop(pr *pod) {
+	pr.stopPrograms()
 	if pr.cmd != nil {
 		_ = syscall.Kill(-pr.cmd.Process.Pid, syscall.SIGKILL)
 		select {
@@ -500,10 +550,10 @@ func (n *Node) stopAll() {
 	}
 }
 
-// writeVolumes writes the Pod's Secret and ConfigMap volumes under dir and
-// returns mountPath -> folder for its first container. A missing Secret or
-// ConfigMap is an error (the kubelet waits too).
-func (n *Node) writeVolumes(ctx context.Context, p *corev1.Pod, dir string) (map[string]string, error) {
+// writeVolumeData writes the Pod's Secret and ConfigMap volumes under dir
+// and returns volume name -> folder. A missing Secret or ConfigMap is an
+// error (the kubelet waits too).
+func (n *Node) writeVolumeData(ctx context.Context, p *corev1.Pod, dir string) (map[string]string, error) {
 	vols := map[string]string{}
 	for _, v := range p.Spec.Volumes {
 		var data map[string][]byte
@@ -555,13 +605,7 @@ func (n *Node) writeVolumes(ctx context.Context, p *corev1.Pod, dir string) (map
 		}
 		vols[v.Name] = vdir
 	}
-	mounts := map[string]string{}
-	for _, m := range p.Spec.Containers[0].VolumeMounts {
-		if d, ok := vols[m.Name]; ok {
-			mounts[filepath.Clean(m.MountPath)] = d
-		}
-	}
-	return mounts, nil
+	return vols, nil
 }
 
 // env is the container's environment. Paths under a volume's mountPath
@@ -613,6 +657,11 @@ func (n *Node) env(ctx context.Context, p *corev1.Pod, c *corev1.Container, ip s
 // markReady writes Running/Ready status once the Pod's process answers on
 // its HTTP port (3000, or HTTPS_PORT/8443 for TLS-only servers).
 func (n *Node) markReady(ctx context.Context, p *corev1.Pod, pr *pod) error {
+	if pr.programs != nil {
+		if err := probeReady(p, pr.host.IP()); err != nil {
+			return err
+		}
+	}
 	if pr.cmd != nil {
 		select {
 		case <-pr.done:

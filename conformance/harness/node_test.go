@@ -1,6 +1,7 @@
 package harness
 
 import (
+	appsv1 "k8s.io/api/apps/v1"
 	"regexp"
 	"testing"
 
@@ -64,11 +65,18 @@ func TestEndpointSlice(t *testing.T) {
 // TestPodNames: <deployment>-<10>-<5>, so that cutting the last two parts
 // gives the Deployment's name back (the suite's weight tests do).
 func TestPodNames(t *testing.T) {
-	name := "grpc-infra-backend-v1-" + templateHash("uid-1") + "-" + randomName(5)
+	d1 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{UID: "uid-1"}}
+	d2 := &appsv1.Deployment{ObjectMeta: metav1.ObjectMeta{UID: "uid-2"}}
+	name := "grpc-infra-backend-v1-" + templateHash(d1) + "-" + randomName(5)
 	if !regexp.MustCompile(`^grpc-infra-backend-v1-[a-z0-9]{10}-[a-z0-9]{5}$`).MatchString(name) {
 		t.Errorf("name %q", name)
 	}
-	if templateHash("uid-1") != templateHash("uid-1") || templateHash("uid-1") == templateHash("uid-2") {
-		t.Error("templateHash is not a stable function of the UID")
+	if templateHash(d1) != templateHash(d1.DeepCopy()) || templateHash(d1) == templateHash(d2) {
+		t.Error("templateHash is not a stable function of the Deployment")
+	}
+	changed := d1.DeepCopy()
+	changed.Spec.Template.Labels = map[string]string{"a": "b"}
+	if templateHash(changed) == templateHash(d1) {
+		t.Error("templateHash does not change with the Pod template")
 	}
 }

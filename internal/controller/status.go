@@ -31,7 +31,7 @@ var SupportedFeatures = []string{
 	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayAddressEmpty",
 	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
 	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
-	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayPort8080", "GatewayStaticAddresses",
+	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayInfrastructure", "GatewayPort8080", "GatewayStaticAddresses",
 	"GRPCRoute", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
 	"HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C",
 	"HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendRequestHeaderModification", "HTTPRouteCORS",
