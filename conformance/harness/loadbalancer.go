@@ -126,7 +126,9 @@ type cmdError struct {
 	err       error
 }
 
-func (e *cmdError) Error() string { return e.args + ": " + e.err.Error() + ": " + strings.TrimSpace(e.out) }
+func (e *cmdError) Error() string {
+	return e.args + ": " + e.err.Error() + ": " + strings.TrimSpace(e.out)
+}
 
 func requestedAddresses(svc *corev1.Service) []string {
 	var out []string

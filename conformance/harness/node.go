@@ -42,7 +42,6 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 )
 
-
 // Host is where a Pod runs: a network namespace with an address of its own
 // that this process reaches (netns.Host satisfies it).
 type Host interface {
