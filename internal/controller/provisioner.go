@@ -89,6 +89,9 @@ func RunControlPlane(ctx context.Context, o ControlPlaneOptions) error {
 		LeaderElection:          o.LeaderElect,
 		LeaderElectionID:        "hagate-controller",
 		LeaderElectionNamespace: o.LeaderElectionNamespace,
+		// A stopping replica gives the Lease up: the next takes over at
+		// once, not after the Lease expires.
+		LeaderElectionReleaseOnCancel: true,
 		// Only the generated objects are cached, not every Deployment of
 		// the cluster.
 		Cache: cache.Options{ByObject: map[client.Object]cache.ByObject{
@@ -231,6 +234,12 @@ func (p *provisioner) reconcileGateway(ctx context.Context, req reconcile.Reques
 		dp.Deployment.Spec.Replicas = nil
 	}
 	for _, obj := range []client.Object{dp.ServiceAccount, dp.Role, dp.RoleBinding, dp.ClusterRoleBinding, dp.Deployment, dp.Service} {
+		if why := p.foreign(ctx, obj); why != "" {
+			// Never take over an object someone else made.
+			p.events.Eventf(&gw, nil, corev1.EventTypeWarning, "NameTaken", "Provision", "%s; the data plane is not made until it is renamed or removed.", why)
+			log.Info("an object of the data plane's name is not hagate's", "detail", why)
+			return reconcile.Result{RequeueAfter: p.o.Resync}, nil
+		}
 		if err := p.apply(ctx, obj); err != nil {
 			log.Error(err, "applying the data plane", "kind", obj.GetObjectKind().GroupVersionKind().Kind, "name", obj.GetName())
 			return reconcile.Result{}, err
@@ -254,6 +263,22 @@ func (p *provisioner) apply(ctx context.Context, obj client.Object) error {
 	u := &unstructured.Unstructured{Object: m}
 	unstructured.RemoveNestedField(u.Object, "spec", "template", "metadata", "creationTimestamp")
 	return p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner), client.ForceOwnership)
+}
+
+// foreign says why an existing object of obj's name is not this
+// Gateway's data plane ("" when it does not exist or is ours): it lacks
+// hagate's managed-by label and gateway-name label.
+func (p *provisioner) foreign(ctx context.Context, obj client.Object) string {
+	cur := &unstructured.Unstructured{}
+	cur.SetGroupVersionKind(obj.GetObjectKind().GroupVersionKind())
+	if err := p.api.Get(ctx, client.ObjectKeyFromObject(obj), cur); err != nil {
+		return ""
+	}
+	l := cur.GetLabels()
+	if l[provision.LabelManagedBy] == provision.ManagedBy && l[gwapiv1.GatewayNameLabelKey] == obj.GetLabels()[gwapiv1.GatewayNameLabelKey] {
+		return ""
+	}
+	return fmt.Sprintf("%s %s exists and was not made by hagate for this Gateway", cur.GetKind(), client.ObjectKeyFromObject(obj))
 }
 
 // autoscaled reports whether an HPA scales the Gateway's Deployment.

@@ -68,15 +68,23 @@ type DataPlane struct {
 }
 
 // Name is the name of a Gateway's namespaced data plane objects:
-// "hagate-<gateway>", shortened with a hash to fit 63 characters (a
+// "hagate-<gateway>" (dots replaced, with a hash), shortened with a hash to fit 63 characters (a
 // Service name is a DNS label).
 func Name(gateway string) string {
+	if strings.Contains(gateway, ".") {
+		// A Gateway name may hold dots, a Service name may not: dots
+		// become dashes, and a hash of the real name keeps names apart.
+		sum := sha256.Sum256([]byte(gateway))
+		return shorten("hagate-"+strings.ReplaceAll(gateway, ".", "-")+"-"+hex.EncodeToString(sum[:4]), 63)
+	}
 	return shorten("hagate-"+gateway, 63)
 }
 
-// ClusterRoleBindingName names a Gateway's ClusterRoleBinding.
+// ClusterRoleBindingName names a Gateway's ClusterRoleBinding:
+// "hagate-data-plane.<namespace>.<gateway>", unambiguous since a namespace
+// name holds no dot.
 func ClusterRoleBindingName(namespace, gateway string) string {
-	return shorten("hagate-data-plane-"+namespace+"-"+gateway, 253)
+	return shorten("hagate-data-plane."+namespace+"."+gateway, 253)
 }
 
 // GatewayLabelValue is the gateway-name label value of a Gateway: its

@@ -526,7 +526,7 @@ func (t *translator) finishGateways() {
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonUnsupportedAddress), g.addrUnsupported, gen))
 		case g.paramsProblem != "":
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), false, string(gwapiv1.GatewayReasonInvalidParameters),
-				g.paramsProblem+" A provisioned data plane keeps its last valid parameters.", gen))
+				g.paramsProblem+" A data plane made before keeps its last valid parameters; none is made until they are valid.", gen))
 		case len(bad) == 0:
 			setCond(c, cond(string(gwapiv1.GatewayConditionAccepted), true, string(gwapiv1.GatewayReasonAccepted), "The Gateway is valid.", gen))
 		case len(good) > 0:

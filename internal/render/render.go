@@ -175,6 +175,7 @@ func setCond(conds *[]metav1.Condition, c metav1.Condition) {
 // selectGateways decides which GatewayClasses and Gateways are ours.
 func (t *translator) selectGateways() {
 	ours := map[string]bool{}
+	classProblem := map[string]string{}
 	for _, gc := range t.snap.GatewayClasses {
 		if string(gc.Spec.ControllerName) != t.opts.ControllerName {
 			continue
@@ -184,6 +185,7 @@ func (t *translator) selectGateways() {
 			fmt.Sprintf("GatewayClass is handled by %s.", t.opts.ControllerName), gc.Generation)
 		if p := t.classParametersProblem(gc); p != "" {
 			c = cond(string(gwapiv1.GatewayClassConditionStatusAccepted), false, string(gwapiv1.GatewayClassReasonInvalidParameters), p, gc.Generation)
+			classProblem[gc.Name] = "The GatewayClass's parameters cannot be used: " + p
 		}
 		t.st.GatewayClasses[gc.Name] = &gwapiv1.GatewayClassStatus{Conditions: []metav1.Condition{c}}
 	}
@@ -203,6 +205,9 @@ func (t *translator) selectGateways() {
 			continue
 		}
 		g := &gatewayCtx{gw: gw, status: &gwapiv1.GatewayStatus{}, paramsProblem: t.gatewayParametersProblem(gw)}
+		if g.paramsProblem == "" {
+			g.paramsProblem = classProblem[string(gw.Spec.GatewayClassName)]
+		}
 		t.gateways = append(t.gateways, g)
 		t.st.Gateways[nn(gw)] = g.status
 	}
