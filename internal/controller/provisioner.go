@@ -229,17 +229,23 @@ func (p *provisioner) reconcileGateway(ctx context.Context, req reconcile.Reques
 		return p.invalidParameters(ctx, &gw, &gc, why)
 	}
 	dp := provision.Build(&gw, provision.Merge(classParams, gwParams), provision.Options{Image: p.o.Image, ControllerName: p.o.ControllerName})
-	if dp.Deployment.Spec.Replicas != nil && p.autoscaled(ctx, &gw) {
-		// An HPA owns the count: not ours to set.
-		dp.Deployment.Spec.Replicas = nil
-	}
-	for _, obj := range []client.Object{dp.ServiceAccount, dp.Role, dp.RoleBinding, dp.ClusterRoleBinding, dp.Deployment, dp.Service} {
+	objs := []client.Object{dp.ServiceAccount, dp.Role, dp.RoleBinding, dp.ClusterRoleBinding, dp.Deployment, dp.Service}
+	for _, obj := range objs {
 		if why := p.foreign(ctx, obj); why != "" {
 			// Never take over an object someone else made.
 			p.events.Eventf(&gw, nil, corev1.EventTypeWarning, "NameTaken", "Provision", "%s; the data plane is not made until it is renamed or removed.", why)
 			log.Info("an object of the data plane's name is not hagate's", "detail", why)
 			return reconcile.Result{RequeueAfter: p.o.Resync}, nil
 		}
+	}
+	if p.autoscaled(ctx, &gw) {
+		// An HPA owns the count: not ours to set. Handed over at its
+		// current value first, so that no longer applying it does not
+		// reset it to the default.
+		dp.Deployment.Spec.Replicas = nil
+		p.handOverReplicas(ctx, dp.Deployment)
+	}
+	for _, obj := range objs {
 		if err := p.apply(ctx, obj); err != nil {
 			log.Error(err, "applying the data plane", "kind", obj.GetObjectKind().GroupVersionKind().Kind, "name", obj.GetName())
 			return reconcile.Result{}, err
@@ -279,6 +285,26 @@ func (p *provisioner) foreign(ctx context.Context, obj client.Object) string {
 		return ""
 	}
 	return fmt.Sprintf("%s %s exists and was not made by hagate for this Gateway", cur.GetKind(), client.ObjectKeyFromObject(obj))
+}
+
+// handOverReplicas applies a Deployment's current replicas under a field
+// manager of their own, so that hagate's manager can drop the field
+// without the API server resetting it (server-side apply removes a field
+// its last manager stops applying). Not forced: a count the HPA changed
+// meanwhile is left as it is.
+func (p *provisioner) handOverReplicas(ctx context.Context, d *appsv1.Deployment) {
+	var cur appsv1.Deployment
+	if err := p.api.Get(ctx, client.ObjectKeyFromObject(d), &cur); err != nil || cur.Spec.Replicas == nil {
+		return
+	}
+	u := &unstructured.Unstructured{Object: map[string]any{
+		"apiVersion": "apps/v1", "kind": "Deployment",
+		"metadata": map[string]any{"name": d.Name, "namespace": d.Namespace},
+		"spec":     map[string]any{"replicas": int64(*cur.Spec.Replicas)},
+	}}
+	if err := p.c.Apply(ctx, client.ApplyConfigurationFromUnstructured(u), client.FieldOwner(FieldOwner+"-replicas")); err != nil {
+		p.o.Log.V(1).Info("replicas not handed over", "deployment", client.ObjectKeyFromObject(d).String(), "reason", err.Error())
+	}
 }
 
 // autoscaled reports whether an HPA scales the Gateway's Deployment.
