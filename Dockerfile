@@ -1,5 +1,7 @@
 # hagate's image: the hagate binary and HAProxy 2.6 (Debian bookworm's), one
-# image for both containers of deploy/deployment.yaml:
+# image for the control plane (hagate controller, deploy/controller.yaml) and
+# for both containers of every Gateway's data plane Pods (and of
+# deploy/single/deployment.yaml):
 #   haproxy: /usr/local/bin/haproxy-start (bootstrap config, then haproxy -W)
 #   hagate:  /usr/local/bin/hagate run ... (the entrypoint)
 #
