@@ -154,7 +154,14 @@ func TestConformance(t *testing.T) {
 
 	var pool []harness.Host
 	for range hosts {
-		pool = append(pool, nsHost{netns.New(t, "")})
+		h := netns.New(t, "")
+		// A data plane Pod reaches the backend Pods through this host:
+		// packets coming in on the test's own links are forwarded (on
+		// these links only; net.ipv4.ip_forward is left as it is).
+		if err := os.WriteFile("/proc/sys/net/ipv4/conf/"+h.Link+"/forwarding", []byte("1"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		pool = append(pool, nsHost{h})
 	}
 	log := funcr.New(func(prefix, args string) { t.Logf("%s %s", prefix, args) }, funcr.Options{Verbosity: verbosity()})
 	node := &harness.Node{
