@@ -26,7 +26,7 @@ conformance: deps kube-apiserver ## run the Gateway API conformance suite (v1.6.
 	@bash hack/conformance.sh
 
 golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
-	$(GO) test ./internal/pipeline -run TestGolden -count=1 -update
+	$(GO) test ./controller/pipeline -run TestGolden -count=1 -update
 
 lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
 	@unformatted="$$(gofmt -l .)"; \
@@ -36,7 +36,7 @@ lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
 	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; else echo "staticcheck not on PATH: skipped"; fi
 
 bench: ## run the render benchmark
-	$(GO) test ./internal/render -run '^$$' -bench . -benchmem
+	$(GO) test ./render -run '^$$' -bench . -benchmem
 
 run: build ## render examples/quickstart and run HAProxy on it (Ctrl-C stops)
 	@bash hack/run-quickstart.sh

@@ -47,11 +47,11 @@ import (
 	"sigs.k8s.io/yaml"
 
 	"hagate.io/hagate/conformance/harness"
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/provision"
-	"hagate.io/hagate/internal/render"
+	"hagate.io/hagate/controller"
 	"hagate.io/hagate/internal/testutil/kubetest"
 	"hagate.io/hagate/internal/testutil/netns"
+	"hagate.io/hagate/render"
+	"hagate.io/hagate/render/provision"
 )
 
 const (

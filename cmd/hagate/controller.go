@@ -13,8 +13,8 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/render"
+	"hagate.io/hagate/controller"
+	"hagate.io/hagate/render"
 )
 
 // controllerFlags are the flags of `hagate controller`.

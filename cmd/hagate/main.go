@@ -1,6 +1,6 @@
 // Command hagate turns Gateway API resources into a running HAProxy.
 //
-// This file holds flags and wiring only; the work is done in internal/.
+// This file holds flags and wiring only; the work is done in controller/, render/, templates/ and haproxy/.
 package main
 
 import (
@@ -13,9 +13,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"hagate.io/hagate/internal/pipeline"
-	"hagate.io/hagate/internal/render"
-	"hagate.io/hagate/internal/source/files"
+	"hagate.io/hagate/controller/files"
+	"hagate.io/hagate/controller/pipeline"
+	"hagate.io/hagate/render"
 )
 
 func main() {

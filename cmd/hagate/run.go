@@ -18,10 +18,10 @@ import (
 	"k8s.io/client-go/tools/clientcmd"
 	ctrl "sigs.k8s.io/controller-runtime"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/metrics"
-	"hagate.io/hagate/internal/render"
+	"hagate.io/hagate/controller"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
+	"hagate.io/hagate/render"
 )
 
 // runFlags are the flags of `hagate run`.

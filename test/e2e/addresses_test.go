@@ -13,7 +13,7 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/types"
 
-	"hagate.io/hagate/internal/agent"
+	"hagate.io/hagate/controller/agent"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 )

@@ -19,14 +19,14 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/metrics"
-	"hagate.io/hagate/internal/render"
-	"hagate.io/hagate/internal/snapshot"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/metricstest"
 	"hagate.io/hagate/internal/testutil/pki"
+	"hagate.io/hagate/render"
+	"hagate.io/hagate/render/snapshot"
 )
 
 // benchWorld is a Snapshot built in code: one HTTPS port whose catch-all

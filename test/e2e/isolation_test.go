@@ -20,8 +20,8 @@ import (
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"

@@ -15,7 +15,7 @@ import (
 	"strings"
 	"testing"
 
-	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"

@@ -18,13 +18,13 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/internal/bundle"
-	"hagate.io/hagate/internal/pipeline"
-	"hagate.io/hagate/internal/snapshot"
-	"hagate.io/hagate/internal/source/files"
+	"hagate.io/hagate/controller/files"
+	"hagate.io/hagate/controller/pipeline"
+	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"
+	"hagate.io/hagate/render/snapshot"
 )
 
 // renderScenario is a Gateway with three ports: plain HTTP redirecting to

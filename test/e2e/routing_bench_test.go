@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 )

@@ -18,9 +18,9 @@ import (
 	"github.com/go-logr/logr"
 	"github.com/go-logr/logr/funcr"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/haproxy"
-	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
+	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/metricstest"

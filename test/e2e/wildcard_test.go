@@ -7,7 +7,7 @@ import (
 	"path/filepath"
 	"testing"
 
-	"hagate.io/hagate/internal/bundle"
+	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"

@@ -22,9 +22,9 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/controller"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/netns"

@@ -20,8 +20,8 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/provision"
+	"hagate.io/hagate/controller"
+	"hagate.io/hagate/render/provision"
 )
 
 // The provisioning test's own names: no other test uses them. Its control

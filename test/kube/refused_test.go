@@ -12,9 +12,9 @@ import (
 	"github.com/go-logr/logr/funcr"
 	"k8s.io/apimachinery/pkg/types"
 
-	"hagate.io/hagate/internal/agent"
-	"hagate.io/hagate/internal/controller"
-	"hagate.io/hagate/internal/metrics"
+	"hagate.io/hagate/controller"
+	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/netns"

@@ -1,0 +1,253 @@
+package pipeline
+
+import (
+	"bytes"
+	"crypto/x509"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+
+	"hagate.io/hagate/controller/files"
+	"hagate.io/hagate/haproxy/bundle"
+	"hagate.io/hagate/internal/testutil/haproxytest"
+	"hagate.io/hagate/internal/testutil/pki"
+	"hagate.io/hagate/render/snapshot"
+)
+
+// update rewrites the golden files: go test ./controller/pipeline -run Golden -update
+// (or make golden).
+var update = flag.Bool("update", os.Getenv("HAGATE_UPDATE_GOLDEN") != "", "rewrite golden files under testdata/")
+
+// goldenRoot is the --config-root of golden outputs.
+const goldenRoot = "/etc/hagate"
+
+// goldenNow is the instant golden snapshots stand for.
+var goldenNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+
+// Test-only annotations of Secrets in golden inputs: the harness fills
+// tls.crt and tls.key (only the keys present in data) with a certificate
+// generated for the test, so that no key is ever committed.
+const (
+	annCert     = "test.hagate.io/cert"            // comma-separated DNS names
+	annNotAfter = "test.hagate.io/cert-not-after"  // RFC 3339
+	annKey      = "test.hagate.io/cert-key"        // "mismatch": a key of another pair; "rsa1024": a weak RSA key
+	annSig      = "test.hagate.io/cert-signature"  // "sha1": signed with ECDSA-SHA1
+	annMore     = "test.hagate.io/cert-more-names" // "N:pattern": N more DNS names, pattern with %d (1..N)
+)
+
+func TestGolden(t *testing.T) {
+	dirs, err := filepath.Glob("../../testdata/*/in.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dirs) == 0 {
+		t.Fatal("no golden cases under testdata/")
+	}
+	ca := pki.NewCAValid(t, "hagate test CA", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC))
+	for _, in := range dirs {
+		dir := filepath.Dir(in)
+		t.Run(filepath.Base(dir), func(t *testing.T) {
+			snap := loadGoldenInput(t, in, ca)
+			o, err := Render(snap, Options{ConfigRoot: goldenRoot})
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			b, warnings := o.WithStatus(), o.Warnings
+			want := goldenFiles(t, b, warnings)
+			compareGolden(t, filepath.Join(dir, "out"), want)
+
+			// The same input, rendered for a real folder, passes haproxy -c.
+			tmp := t.TempDir()
+			o2, err := Render(snap, Options{ConfigRoot: tmp})
+			if err != nil {
+				t.Fatalf("render: %v", err)
+			}
+			b2 := o2.Bundle
+			if err := b2.WriteTree(tmp); err != nil {
+				t.Fatal(err)
+			}
+			haproxytest.Check(t, filepath.Join(tmp, bundle.ConfigFile))
+
+			// Byte-identical output for the same input.
+			o3, err := Render(snap, Options{ConfigRoot: goldenRoot})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !o3.WithStatus().Equal(b) {
+				t.Error("two renders of the same input differ")
+			}
+		})
+	}
+}
+
+// loadGoldenInput loads in.yaml and fills the annotated test certificates.
+func loadGoldenInput(t *testing.T, in string, ca *pki.CA) *snapshot.Snapshot {
+	t.Helper()
+	res, err := files.Load(files.Options{Paths: []string{in}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range res.Errors {
+		t.Fatalf("golden input: %v", e)
+	}
+	for _, s := range res.Snapshot.Secrets {
+		fillTestCertificate(t, s, ca)
+	}
+	res.Snapshot.Now = goldenNow
+	return res.Snapshot
+}
+
+func fillTestCertificate(t *testing.T, s *corev1.Secret, ca *pki.CA) {
+	names := s.Annotations[annCert]
+	if names == "" {
+		return
+	}
+	opts := pki.LeafOptions{
+		DNSNames:  strings.Split(names, ","),
+		NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC),
+		NotAfter:  time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC),
+	}
+	if more := s.Annotations[annMore]; more != "" {
+		n, pattern, ok := strings.Cut(more, ":")
+		count, err := strconv.Atoi(n)
+		if !ok || err != nil {
+			t.Fatalf("Secret %s/%s: %s %q is not N:pattern", s.Namespace, s.Name, annMore, more)
+		}
+		for i := 1; i <= count; i++ {
+			opts.DNSNames = append(opts.DNSNames, fmt.Sprintf(pattern, i))
+		}
+	}
+	if s.Annotations[annKey] == "rsa1024" {
+		opts.RSABits = 1024
+	}
+	if s.Annotations[annSig] == "sha1" {
+		opts.SignatureAlgorithm = x509.ECDSAWithSHA1
+	}
+	if na := s.Annotations[annNotAfter]; na != "" {
+		tm, err := time.Parse(time.RFC3339, na)
+		if err != nil {
+			t.Fatalf("Secret %s/%s: %s: %v", s.Namespace, s.Name, annNotAfter, err)
+		}
+		opts.NotAfter = tm
+		opts.NotBefore = tm.AddDate(-1, 0, 0)
+	}
+	leaf := ca.Issue(t, opts)
+	key := leaf.KeyPEM
+	if s.Annotations[annKey] == "mismatch" {
+		key = ca.Issue(t, opts).KeyPEM
+	}
+	if s.Data == nil {
+		s.Data = map[string][]byte{}
+	}
+	if _, ok := s.Data[corev1.TLSCertKey]; ok {
+		s.Data[corev1.TLSCertKey] = leaf.CertPEM
+	}
+	if _, ok := s.Data[corev1.TLSPrivateKeyKey]; ok {
+		s.Data[corev1.TLSPrivateKeyKey] = key
+	}
+}
+
+// goldenFiles is what a case's out/ holds: every file of the Bundle, except
+// that PEM files (key material, CA bundles) are described in pem-files.txt
+// rather than copied, and warnings.txt when there are warnings.
+func goldenFiles(t *testing.T, b *bundle.Bundle, warnings []string) map[string][]byte {
+	out := map[string][]byte{}
+	var pems bytes.Buffer
+	for _, f := range b.Files() {
+		// PEM files (keys, and CA bundles alike) are described, not
+		// copied: no PEM is committed under an out/ folder.
+		if !f.Secret() && !strings.HasSuffix(f.Path, ".pem") {
+			out[f.Path] = f.Content
+			continue
+		}
+		d, err := pki.Describe(f.Content)
+		if err != nil {
+			t.Fatalf("%s: %v", f.Path, err)
+		}
+		fmt.Fprintf(&pems, "%s (mode %04o)\n", f.Path, f.Mode)
+		for _, line := range strings.Split(d, "\n") {
+			fmt.Fprintf(&pems, "  %s\n", line)
+		}
+	}
+	if pems.Len() > 0 {
+		out["pem-files.txt"] = pems.Bytes()
+	}
+	if len(warnings) > 0 {
+		out["warnings.txt"] = []byte(strings.Join(warnings, "\n") + "\n")
+	}
+	return out
+}
+
+func compareGolden(t *testing.T, dir string, want map[string][]byte) {
+	t.Helper()
+	have := map[string]bool{}
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && !info.IsDir() {
+			rel, _ := filepath.Rel(dir, p)
+			have[filepath.ToSlash(rel)] = true
+		}
+		return nil
+	})
+	if *update {
+		for p := range have {
+			if _, ok := want[p]; !ok {
+				if err := os.Remove(filepath.Join(dir, p)); err != nil {
+					t.Fatal(err)
+				}
+			}
+		}
+		for p, c := range want {
+			full := filepath.Join(dir, filepath.FromSlash(p))
+			if err := os.MkdirAll(filepath.Dir(full), 0o755); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(full, c, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		removeEmptyDirs(dir)
+		return
+	}
+	var names []string
+	for p := range want {
+		names = append(names, p)
+	}
+	sort.Strings(names)
+	for _, p := range names {
+		got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(p)))
+		if err != nil {
+			t.Errorf("%s: missing golden file (run make golden): %v", p, err)
+			continue
+		}
+		if !bytes.Equal(got, want[p]) {
+			t.Errorf("%s differs from the golden file (run make golden and review the diff):\n--- golden\n%s\n--- rendered\n%s", p, got, want[p])
+		}
+	}
+	for p := range have {
+		if _, ok := want[p]; !ok {
+			t.Errorf("%s: stale golden file (run make golden)", p)
+		}
+	}
+}
+
+func removeEmptyDirs(dir string) {
+	var dirs []string
+	_ = filepath.Walk(dir, func(p string, info os.FileInfo, err error) error {
+		if err == nil && info.IsDir() {
+			dirs = append(dirs, p)
+		}
+		return nil
+	})
+	sort.Sort(sort.Reverse(sort.StringSlice(dirs)))
+	for _, d := range dirs {
+		_ = os.Remove(d) // only succeeds when empty
+	}
+}

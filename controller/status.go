@@ -1,0 +1,377 @@
+package controller
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"time"
+
+	corev1 "k8s.io/api/core/v1"
+	"k8s.io/apimachinery/pkg/api/equality"
+	apierrors "k8s.io/apimachinery/pkg/api/errors"
+	"k8s.io/apimachinery/pkg/api/meta"
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime/schema"
+	"k8s.io/apimachinery/pkg/types"
+	"k8s.io/client-go/util/retry"
+	"sigs.k8s.io/controller-runtime/pkg/client"
+	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/controller/pipeline"
+	"hagate.io/hagate/render/snapshot"
+	"hagate.io/hagate/render/status"
+)
+
+// SupportedFeatures are the Gateway API features hagate implements, as
+// written in GatewayClass status.supportedFeatures.
+var SupportedFeatures = []string{
+	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayAddressEmpty",
+	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
+	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
+	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayInfrastructure", "GatewayPort8080", "GatewayStaticAddresses",
+	"GRPCRoute", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
+	"HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C",
+	"HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendRequestHeaderModification", "HTTPRouteCORS",
+	"HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching",
+	"HTTPRouteNamedRouteRule", "HTTPRouteParentRefPort", "HTTPRoutePathRedirect",
+	"HTTPRoutePathRewrite", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
+	"HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant", "TLSRoute",
+	"TLSRouteModeMixed", "TLSRouteModeTerminate",
+}
+
+// builderOptions are the controller's options. A process may run the
+// controller more than once after another (tests, benchmarks): its name
+// is not required to be unique in the process.
+func builderOptions(needLeaderElection *bool) ctrlcontroller.Options {
+	return ctrlcontroller.Options{NeedLeaderElection: needLeaderElection, MaxConcurrentReconciles: 1, SkipNameValidation: new(true)}
+}
+
+func gvkOf(o client.Object) schema.GroupVersionKind {
+	switch o.(type) {
+	case *corev1.Secret:
+		return corev1.SchemeGroupVersion.WithKind("Secret")
+	default:
+		return corev1.SchemeGroupVersion.WithKind("ConfigMap")
+	}
+}
+
+// apply renders and applies a Snapshot; the first one starts HAProxy (or
+// attaches to it). The statuses come back even when HAProxy does not run
+// the configuration yet: they say what is wrong.
+func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, string, error) {
+	out, res, err := r.o.Agent.Update(ctx, snap)
+	return out, res.Action, err
+}
+
+// writeStatus writes the statuses the render computed. When HAProxy did
+// not take the configuration, our Gateways are not Programmed and get an
+// event saying why.
+func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, st *status.Set, applyErr error) error {
+	var jobs []func() error
+	queue := func(job func() error) { jobs = append(jobs, job) }
+	now := metav1.NewTime(time.Now())
+	for _, gc := range snap.GatewayClasses {
+		s, ok := st.GatewayClasses[gc.Name]
+		if !ok || r.o.Provisioned {
+			// A provisioned data plane leaves its class to the control
+			// plane.
+			continue
+		}
+		want := *s
+		for _, f := range SupportedFeatures {
+			want.SupportedFeatures = append(want.SupportedFeatures, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f)})
+		}
+		queue(r.update(ctx, &gwapiv1.GatewayClass{}, nn(gc), func(o client.Object) bool {
+			c := o.(*gwapiv1.GatewayClass)
+			next := c.Status
+			next.Conditions = mergeConditions(c.Status.Conditions, want.Conditions, now)
+			next.SupportedFeatures = want.SupportedFeatures
+			if equality.Semantic.DeepEqual(next, c.Status) {
+				return false
+			}
+			c.Status = next
+			return true
+		}))
+	}
+	for _, gw := range snap.Gateways {
+		s, ok := st.Gateways[nn(gw)]
+		if !ok {
+			continue
+		}
+		want := *s
+		// Something of the Gateway is bound (before an apply error: HAProxy
+		// then keeps serving the last good configuration).
+		bound := meta.IsStatusConditionTrue(want.Conditions, string(gwapiv1.GatewayConditionProgrammed))
+		if applyErr != nil {
+			msg := "HAProxy did not take the configuration; it keeps serving the last good one: " + truncate(applyErr.Error(), 1500)
+			setCondition(&want.Conditions, metav1.Condition{
+				Type: string(gwapiv1.GatewayConditionProgrammed), Status: metav1.ConditionFalse, Reason: string(gwapiv1.GatewayReasonInvalid),
+				Message: msg, ObservedGeneration: gw.Generation,
+			})
+			ls := make([]gwapiv1.ListenerStatus, len(want.Listeners))
+			for i, l := range want.Listeners {
+				l.Conditions = append([]metav1.Condition(nil), l.Conditions...)
+				setCondition(&l.Conditions, metav1.Condition{
+					Type: string(gwapiv1.ListenerConditionProgrammed), Status: metav1.ConditionFalse, Reason: string(gwapiv1.ListenerReasonPending),
+					Message: "HAProxy did not take the configuration yet; see the Gateway's Programmed condition.", ObservedGeneration: gw.Generation,
+				})
+				ls[i] = l
+			}
+			want.Listeners = ls
+			r.events.Eventf(gw, nil, corev1.EventTypeWarning, "ApplyFailed", "Apply", "HAProxy did not take the configuration: %s", truncate(applyErr.Error(), 800))
+		}
+		// Addresses of the Gateway's own (spec.addresses) come from the
+		// render; otherwise the pod's, once something of it is bound.
+		if len(want.Addresses) == 0 && r.o.GatewayAddress != "" && bound {
+			t := gwapiv1.IPAddressType
+			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
+		}
+		queue(r.update(ctx, &gwapiv1.Gateway{}, nn(gw), func(o client.Object) bool {
+			g := o.(*gwapiv1.Gateway)
+			next := g.Status
+			next.Addresses = want.Addresses
+			next.Conditions = mergeConditions(g.Status.Conditions, want.Conditions, now)
+			var ls []gwapiv1.ListenerStatus
+			for _, l := range want.Listeners {
+				old := findListener(g.Status.Listeners, l.Name)
+				l.Conditions = mergeConditions(old, l.Conditions, now)
+				ls = append(ls, l)
+			}
+			next.Listeners = ls
+			if equality.Semantic.DeepEqual(next, g.Status) {
+				return false
+			}
+			g.Status = next
+			return true
+		}))
+	}
+	routes := func(obj func() client.Object, key types.NamespacedName, want *gwapiv1.RouteStatus, get func(client.Object) *gwapiv1.RouteStatus) {
+		queue(r.update(ctx, obj(), key, func(o client.Object) bool {
+			cur := get(o)
+			var w []gwapiv1.RouteParentStatus
+			if want != nil {
+				w = want.Parents
+			}
+			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
+			if equality.Semantic.DeepEqual(next, cur.Parents) {
+				return false
+			}
+			cur.Parents = next
+			return true
+		}))
+	}
+	for _, x := range snap.HTTPRoutes {
+		if want, mine := st.HTTPRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.HTTPRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.HTTPRoute).Status.RouteStatus })
+		}
+	}
+	for _, x := range snap.GRPCRoutes {
+		if want, mine := st.GRPCRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.GRPCRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.GRPCRoute).Status.RouteStatus })
+		}
+	}
+	for _, x := range snap.TLSRoutes {
+		if want, mine := st.TLSRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes(func() client.Object { return &gwapiv1.TLSRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
+		}
+	}
+	for _, p := range snap.BackendTLSPolicies {
+		want := st.BackendTLSPolicies[nn(p)]
+		if want == nil && !hasOurs(ancestors, p.Status.Ancestors, r.o.ControllerName) {
+			continue
+		}
+		queue(r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
+			c := o.(*gwapiv1.BackendTLSPolicy)
+			var w []gwapiv1.PolicyAncestorStatus
+			if want != nil {
+				w = want.Ancestors
+			}
+			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
+			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
+				return false
+			}
+			c.Status.Ancestors = next
+			return true
+		}))
+	}
+	return runJobs(jobs, 16)
+}
+
+// runJobs runs status writes, n at a time (the API server takes them in
+// parallel; one by one, a thousand routes would take seconds).
+func runJobs(jobs []func() error, n int) error {
+	var mu sync.Mutex
+	var errs []error
+	sem := make(chan struct{}, n)
+	var wg sync.WaitGroup
+	for _, j := range jobs {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer wg.Done()
+			defer func() { <-sem }()
+			if err := j(); err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+			}
+		}()
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// update returns the job of writing an object's status: change edits
+// the status (it returns false when nothing changes).
+func (r *reconciler) update(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) func() error {
+	return func() error { return r.updateNow(ctx, obj, key, change) }
+}
+
+// updateNow reads the object from the cache (from the API server after a
+// conflict), and writes its status when change edited it.
+func (r *reconciler) updateNow(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) error {
+	var reader client.Reader = r.c
+	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		err := reader.Get(ctx, key, obj)
+		reader = r.api
+		if err != nil {
+			if apierrors.IsNotFound(err) {
+				return nil
+			}
+			return err
+		}
+		if !change(obj) {
+			return nil
+		}
+		if err := r.c.Status().Update(ctx, obj); err != nil {
+			return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, key, err)
+		}
+		return nil
+	})
+}
+
+func nn(o metav1.Object) types.NamespacedName {
+	return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+}
+
+// mergeConditions returns want, keeping the lastTransitionTime of a
+// condition whose status did not change.
+func mergeConditions(cur, want []metav1.Condition, now metav1.Time) []metav1.Condition {
+	out := make([]metav1.Condition, 0, len(want))
+	for _, c := range want {
+		c.LastTransitionTime = now
+		for _, o := range cur {
+			if o.Type == c.Type && o.Status == c.Status {
+				c.LastTransitionTime = o.LastTransitionTime
+			}
+		}
+		out = append(out, c)
+	}
+	return out
+}
+
+// truncate keeps messages within what the API server takes.
+func truncate(s string, n int) string {
+	if len(s) <= n {
+		return s
+	}
+	return s[:n] + " [...]"
+}
+
+func setCondition(conds *[]metav1.Condition, c metav1.Condition) {
+	for i := range *conds {
+		if (*conds)[i].Type == c.Type {
+			(*conds)[i] = c
+			return
+		}
+	}
+	*conds = append(*conds, c)
+}
+
+func findListener(ls []gwapiv1.ListenerStatus, name gwapiv1.SectionName) []metav1.Condition {
+	for _, l := range ls {
+		if l.Name == name {
+			return l.Conditions
+		}
+	}
+	return nil
+}
+
+// ownsFrom returns, when this hagate serves one Gateway, whether an entry
+// of an object in namespace ns is about that Gateway; nil otherwise
+// (every entry of our controller is ours).
+func (r *reconciler) ownsFrom(ns string) func(gwapiv1.ParentReference) bool {
+	if r.o.Gateway == nil {
+		return nil
+	}
+	return func(ref gwapiv1.ParentReference) bool {
+		refNS := ns
+		if ref.Namespace != nil && *ref.Namespace != "" {
+			refNS = string(*ref.Namespace)
+		}
+		return refNS == r.o.Gateway.Namespace && string(ref.Name) == r.o.Gateway.Name
+	}
+}
+
+// entry is a parent (route) or ancestor (policy) status entry: owned by
+// one controller, about one reference, with conditions.
+type entry interface {
+	gwapiv1.RouteParentStatus | gwapiv1.PolicyAncestorStatus
+}
+
+// entryAccess reads and writes the parts of an entry the merge needs.
+type entryAccess[E entry] struct {
+	controller func(*E) string
+	ref        func(*E) gwapiv1.ParentReference
+	conditions func(*E) *[]metav1.Condition
+}
+
+var parents = entryAccess[gwapiv1.RouteParentStatus]{
+	controller: func(e *gwapiv1.RouteParentStatus) string { return string(e.ControllerName) },
+	ref:        func(e *gwapiv1.RouteParentStatus) gwapiv1.ParentReference { return e.ParentRef },
+	conditions: func(e *gwapiv1.RouteParentStatus) *[]metav1.Condition { return &e.Conditions },
+}
+
+var ancestors = entryAccess[gwapiv1.PolicyAncestorStatus]{
+	controller: func(e *gwapiv1.PolicyAncestorStatus) string { return string(e.ControllerName) },
+	ref:        func(e *gwapiv1.PolicyAncestorStatus) gwapiv1.ParentReference { return e.AncestorRef },
+	conditions: func(e *gwapiv1.PolicyAncestorStatus) *[]metav1.Condition { return &e.Conditions },
+}
+
+// hasOurs reports whether some entry is written by controller.
+func hasOurs[E entry](acc entryAccess[E], cur []E, controller string) bool {
+	for i := range cur {
+		if acc.controller(&cur[i]) == controller {
+			return true
+		}
+	}
+	return false
+}
+
+// mergeEntries keeps the entries this hagate does not own (other
+// controllers', or, when it serves one Gateway, those about other
+// Gateways) and replaces its own with want, keeping the
+// lastTransitionTime of unchanged conditions.
+func mergeEntries[E entry](acc entryAccess[E], cur, want []E, controller string, now metav1.Time, owns func(gwapiv1.ParentReference) bool) []E {
+	out := []E{}
+	for i := range cur {
+		if acc.controller(&cur[i]) != controller || owns != nil && !owns(acc.ref(&cur[i])) {
+			out = append(out, cur[i])
+		}
+	}
+	for _, w := range want {
+		var old []metav1.Condition
+		for i := range cur {
+			if acc.controller(&cur[i]) == controller && equality.Semantic.DeepEqual(acc.ref(&cur[i]), acc.ref(&w)) {
+				old = *acc.conditions(&cur[i])
+			}
+		}
+		c := acc.conditions(&w)
+		*c = mergeConditions(old, *c, now)
+		out = append(out, w)
+	}
+	return out
+}

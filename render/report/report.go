@@ -1,0 +1,212 @@
+// Package report writes the status report of `hagate render`: every Gateway
+// API object of the input with the status hagate computed for it, as
+// multi-document YAML, in a stable order and without timestamps.
+package report
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
+	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/yaml"
+
+	"hagate.io/hagate/render/snapshot"
+	"hagate.io/hagate/render/status"
+)
+
+// entry is one object of the report.
+type entry struct {
+	APIVersion string    `json:"apiVersion"`
+	Kind       string    `json:"kind"`
+	Metadata   entryMeta `json:"metadata"`
+	Status     any       `json:"status"`
+	order      int       `json:"-"`
+	key        string    `json:"-"`
+}
+
+type entryMeta struct {
+	Name       string `json:"name"`
+	Namespace  string `json:"namespace,omitempty"`
+	Generation int64  `json:"generation,omitempty"`
+}
+
+// Status renders the report: every object hagate computed a status for,
+// and a leading comment naming the Gateway API objects it left alone (a
+// name that is not plain is Go-quoted there: see commentValue).
+func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
+	var es []entry
+	var skipped []string
+	skip := func(kind string, o metav1.Object) {
+		name := commentValue(o.GetName())
+		if o.GetNamespace() != "" {
+			name = commentValue(o.GetNamespace()) + "/" + name
+		}
+		skipped = append(skipped, kind+" "+name)
+	}
+	add := func(order int, kind string, o metav1.Object, s any) {
+		es = append(es, entry{
+			APIVersion: gwapiv1.GroupVersion.String(),
+			Kind:       kind,
+			Metadata:   entryMeta{Name: o.GetName(), Namespace: o.GetNamespace(), Generation: o.GetGeneration()},
+			Status:     s,
+			order:      order,
+			key:        o.GetNamespace() + "/" + o.GetName(),
+		})
+	}
+	k := func(o metav1.Object) types.NamespacedName {
+		return types.NamespacedName{Namespace: o.GetNamespace(), Name: o.GetName()}
+	}
+	for _, o := range snap.GatewayClasses {
+		if s, ok := st.GatewayClasses[o.Name]; ok {
+			add(0, "GatewayClass", o, s)
+		} else {
+			skip("GatewayClass", o)
+		}
+	}
+	for _, o := range snap.Gateways {
+		if s, ok := st.Gateways[k(o)]; ok {
+			add(1, "Gateway", o, s)
+		} else {
+			skip("Gateway", o)
+		}
+	}
+	routes := func(order int, kind string, objs []metav1.Object, m map[types.NamespacedName]*gwapiv1.RouteStatus) {
+		for _, o := range objs {
+			if s, ok := m[k(o)]; ok {
+				add(order, kind, o, s)
+			} else {
+				skip(kind, o)
+			}
+		}
+	}
+	var objs []metav1.Object
+	for _, o := range snap.HTTPRoutes {
+		objs = append(objs, o)
+	}
+	routes(2, "HTTPRoute", objs, st.HTTPRoutes)
+	objs = nil
+	for _, o := range snap.GRPCRoutes {
+		objs = append(objs, o)
+	}
+	routes(3, "GRPCRoute", objs, st.GRPCRoutes)
+	objs = nil
+	for _, o := range snap.TLSRoutes {
+		objs = append(objs, o)
+	}
+	routes(4, "TLSRoute", objs, st.TLSRoutes)
+	for _, o := range snap.BackendTLSPolicies {
+		if s, ok := st.BackendTLSPolicies[k(o)]; ok {
+			add(5, "BackendTLSPolicy", o, s)
+		} else {
+			skip("BackendTLSPolicy", o)
+		}
+	}
+	sort.SliceStable(es, func(i, j int) bool {
+		if es[i].order != es[j].order {
+			return es[i].order < es[j].order
+		}
+		return es[i].key < es[j].key
+	})
+	var out bytes.Buffer
+	if len(skipped) > 0 {
+		sort.Strings(skipped)
+		out.WriteString("# Objects hagate writes no status for (not handled by this controller, or\n# referring only to Gateways it does not handle):\n")
+		for _, s := range skipped {
+			fmt.Fprintf(&out, "#   %s\n", s)
+		}
+	}
+	for i, e := range es {
+		raw, err := json.Marshal(e)
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		var generic any
+		if err := json.Unmarshal(raw, &generic); err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		dropTimes(generic)
+		j, err := json.Marshal(generic)
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		y, err := yaml.JSONToYAML(yamlSafe(j))
+		if err != nil {
+			return nil, fmt.Errorf("status report: %w", err)
+		}
+		if i > 0 {
+			out.WriteString("---\n")
+		}
+		out.Write(y)
+	}
+	return out.Bytes(), nil
+}
+
+// commentValue returns s as it may appear in a `#` comment line of the
+// report: as is when it is a plain name (letters, digits, '.', '-', '_',
+// ':'), otherwise Go-quoted with every non-ASCII or control character
+// escaped, so that no value can end the comment line, start a document or
+// read as another name. Names come straight from the input in file mode,
+// with no API server to validate them.
+func commentValue(s string) string {
+	if s == "" {
+		return `""`
+	}
+	for _, c := range s {
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' ||
+			c == '.' || c == '-' || c == '_' || c == ':') {
+			return strconv.QuoteToASCII(s)
+		}
+	}
+	return s
+}
+
+// yamlSafe returns JSON text j with every character outside printable
+// ASCII written as a YAML escape (\uXXXX, or \UXXXXXXXX beyond the Basic
+// Multilingual Plane). yaml.JSONToYAML reads JSON as YAML, which refuses a
+// raw DEL in a string and folds a raw U+0085 (a YAML line break) to a
+// space; escaped, every string reads back as it is. Outside strings,
+// encoding/json writes printable ASCII only, and it writes valid UTF-8.
+func yamlSafe(j []byte) []byte {
+	safe := true
+	for _, b := range j {
+		if b < ' ' || b > '~' {
+			safe = false
+			break
+		}
+	}
+	if safe {
+		return j
+	}
+	out := make([]byte, 0, len(j)+32)
+	for _, r := range string(j) {
+		switch {
+		case ' ' <= r && r <= '~':
+			out = append(out, byte(r))
+		case r <= 0xFFFF:
+			out = fmt.Appendf(out, `\u%04X`, r)
+		default:
+			out = fmt.Appendf(out, `\U%08X`, r)
+		}
+	}
+	return out
+}
+
+// dropTimes removes lastTransitionTime fields: the report is stable.
+func dropTimes(v any) {
+	switch x := v.(type) {
+	case map[string]any:
+		delete(x, "lastTransitionTime")
+		for _, c := range x {
+			dropTimes(c)
+		}
+	case []any:
+		for _, c := range x {
+			dropTimes(c)
+		}
+	}
+}
