@@ -42,6 +42,17 @@ func write(t *testing.T, path, content string) {
 	}
 }
 
+// read returns a file's content and fails the test when it cannot be
+// read: a missing output file is a failure, never an empty one.
+func read(t *testing.T, path string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("read %s: %v", path, err)
+	}
+	return string(data)
+}
+
 func TestRenderWritesConfigWithAbsolutePaths(t *testing.T) {
 	dir := t.TempDir()
 	write(t, filepath.Join(dir, "m", "a.yaml"), minimal)
@@ -49,19 +60,15 @@ func TestRenderWritesConfigWithAbsolutePaths(t *testing.T) {
 	if _, stderr, err := run(t, "", "render", "-f", filepath.Join(dir, "m"), "-o", out); err != nil {
 		t.Fatalf("render: %v\n%s", err, stderr)
 	}
-	cfg, err := os.ReadFile(filepath.Join(out, "haproxy.cfg"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if !strings.Contains(string(cfg), "bind :::8080 v4v6") {
+	cfg := read(t, filepath.Join(out, "haproxy.cfg"))
+	if !strings.Contains(cfg, "bind :::8080 v4v6") {
 		t.Errorf("haproxy.cfg does not bind all addresses on 8080:\n%s", cfg)
 	}
-	if !strings.Contains(string(cfg), "stats socket "+out+"/haproxy.sock") {
+	if !strings.Contains(cfg, "stats socket "+out+"/haproxy.sock") {
 		t.Errorf("paths in haproxy.cfg do not start with the absolute output folder %s", out)
 	}
-	st, err := os.ReadFile(filepath.Join(out, "status.yaml"))
-	if err != nil || !strings.Contains(string(st), "kind: Gateway") {
-		t.Errorf("status.yaml: %v\n%s", err, st)
+	if st := read(t, filepath.Join(out, "status.yaml")); !strings.Contains(st, "kind: Gateway") {
+		t.Errorf("status.yaml holds no Gateway:\n%s", st)
 	}
 }
 
@@ -71,9 +78,9 @@ func TestRenderFromStdinWithFlags(t *testing.T) {
 	if err != nil {
 		t.Fatalf("render: %v\n%s", err, stderr)
 	}
-	cfg, _ := os.ReadFile(filepath.Join(out, "haproxy.cfg"))
+	cfg := read(t, filepath.Join(out, "haproxy.cfg"))
 	for _, want := range []string{"bind 127.0.0.1:8080", "stats socket /etc/hagate/haproxy.sock"} {
-		if !strings.Contains(string(cfg), want) {
+		if !strings.Contains(cfg, want) {
 			t.Errorf("haproxy.cfg lacks %q", want)
 		}
 	}
@@ -84,8 +91,8 @@ func TestRenderOtherControllerName(t *testing.T) {
 	if _, _, err := run(t, minimal, "render", "-f", "-", "-o", out, "--controller-name", "example.net/other"); err != nil {
 		t.Fatal(err)
 	}
-	cfg, _ := os.ReadFile(filepath.Join(out, "haproxy.cfg"))
-	if strings.Contains(string(cfg), "frontend") {
+	cfg := read(t, filepath.Join(out, "haproxy.cfg"))
+	if strings.Contains(cfg, "frontend") {
 		t.Errorf("a Gateway of another controller was rendered:\n%s", cfg)
 	}
 }
@@ -100,8 +107,8 @@ func TestRenderWarnsWithoutGatewayClass(t *testing.T) {
 	if !strings.Contains(stderr, "no GatewayClass") {
 		t.Errorf("no warning about the missing GatewayClass: %q", stderr)
 	}
-	cfg, _ := os.ReadFile(filepath.Join(out, "haproxy.cfg"))
-	if !strings.Contains(string(cfg), "frontend http-8080") {
+	cfg := read(t, filepath.Join(out, "haproxy.cfg"))
+	if !strings.Contains(cfg, "frontend http-8080") {
 		t.Errorf("the Gateway was not rendered:\n%s", cfg)
 	}
 }
@@ -119,11 +126,13 @@ func TestRenderBadInputLeavesOutputUntouched(t *testing.T) {
 	if !strings.Contains(err.Error(), "bad.yaml") || !strings.Contains(err.Error(), "document 3") {
 		t.Errorf("error does not name the file and the document: %v", err)
 	}
-	got, _ := os.ReadFile(filepath.Join(out, "haproxy.cfg"))
-	if string(got) != "previous\n" {
+	if got := read(t, filepath.Join(out, "haproxy.cfg")); got != "previous\n" {
 		t.Errorf("output folder changed after a failed render: %q", got)
 	}
-	entries, _ := os.ReadDir(out)
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
 	if len(entries) != 1 {
 		t.Errorf("output folder holds %d entries, want the 1 it had", len(entries))
 	}
@@ -153,9 +162,8 @@ func TestRenderIsDeterministicAndReplacesOutput(t *testing.T) {
 		t.Error("a file of the previous output survived the render")
 	}
 	for _, f := range []string{"haproxy.cfg", "status.yaml"} {
-		x, _ := os.ReadFile(filepath.Join(a, f))
-		y, _ := os.ReadFile(filepath.Join(b, f))
-		if !bytes.Equal(x, y) {
+		x, y := read(t, filepath.Join(a, f)), read(t, filepath.Join(b, f))
+		if x != y {
 			t.Errorf("%s differs between two renders of the same input", f)
 		}
 	}
