@@ -3,7 +3,9 @@ package e2e
 import (
 	"crypto/tls"
 	"encoding/base64"
+	"errors"
 	"fmt"
+	"net"
 	"path/filepath"
 	"testing"
 
@@ -69,14 +71,31 @@ func TestWildcardListenerDeeperNames(t *testing.T) {
 		{"q.r.example.com", nil},  // deeper, not in the certificate: refused
 		{"example.org", nil},      // no listener
 	} {
+		if tc.want == nil {
+			// A refusal is the server ending the handshake with an alert,
+			// whatever the client would accept: the client verifies
+			// nothing, so any certificate served (a wrong one included)
+			// would make the handshake succeed. strict-sni answers a
+			// name no crt-list line serves with unrecognized_name (Go
+			// reports a received alert as a "remote error").
+			cert, err := backend.TLSHandshake(addr, tc.sni, &tls.Config{InsecureSkipVerify: true})
+			var remote *net.OpError
+			switch {
+			case err == nil:
+				t.Errorf("SNI %s: served %v (serial %s), want the handshake refused", tc.sni, cert.DNSNames, cert.SerialNumber)
+			case !errors.As(err, &remote) || remote.Op != "remote error":
+				t.Errorf("SNI %s: %v, want the handshake refused by the server with a TLS alert", tc.sni, err)
+			case remote.Err.Error() != "tls: unrecognized name":
+				t.Errorf("SNI %s: the server sent the alert %q, want unrecognized name (strict-sni)", tc.sni, remote.Err)
+			}
+			continue
+		}
 		// Verified as a client would: the CA and the SNI as server name.
 		cert, err := backend.TLSHandshake(addr, tc.sni, &tls.Config{RootCAs: ca.Pool()})
 		switch {
-		case tc.want == nil && err == nil:
-			t.Errorf("SNI %s: served %v, want the handshake refused", tc.sni, cert.DNSNames)
-		case tc.want != nil && err != nil:
+		case err != nil:
 			t.Errorf("SNI %s: %v", tc.sni, err)
-		case tc.want != nil && cert.SerialNumber.Cmp(tc.want.Cert.SerialNumber) != 0:
+		case cert.SerialNumber.Cmp(tc.want.Cert.SerialNumber) != 0:
 			t.Errorf("SNI %s: served %v, want %v", tc.sni, cert.DNSNames, tc.want.Cert.DNSNames)
 		}
 	}
