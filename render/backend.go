@@ -6,7 +6,6 @@ import (
 
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
-	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/render/ir"
@@ -57,27 +56,19 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 		rb.problem = &routeProblem{reason, fmt.Sprintf(format, a...) + " " + share}
 		return rb
 	}
-	group, kind := "", "Service"
-	if ref.Group != nil {
-		group = string(*ref.Group)
+	spec := refSpec{label: "BackendRef", want: "Service", supported: "only core Services are supported", fromKind: fromKind, fromNS: fromNS}
+	n, prob := t.resolveRef(spec, deref(ref.Group, ""), deref(ref.Kind, "Service"), deref(ref.Namespace, ""), string(ref.Name))
+	if prob != nil {
+		reason := gwapiv1.RouteReasonRefNotPermitted
+		if prob.kind == refWrongKind {
+			reason = gwapiv1.RouteReasonInvalidKind
+		}
+		return fail(reason, "%s", prob.msg)
 	}
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
-	ns := fromNS
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = string(*ref.Namespace)
-	}
-	where := fmt.Sprintf("%s/%s", ns, ref.Name)
-	if group != "" || kind != "Service" {
-		return fail(gwapiv1.RouteReasonInvalidKind, "BackendRef %s refers to %s; only core Services are supported.", where, groupKind(group, kind))
-	}
-	if !t.idx.refGranted(gwapiv1.GroupName, fromKind, fromNS, "", "Service", ns, string(ref.Name)) {
-		return fail(gwapiv1.RouteReasonRefNotPermitted, "BackendRef to Service %s is not permitted: no ReferenceGrant in namespace %s allows %ss of namespace %s to refer to it.", where, ns, fromKind, fromNS)
-	}
-	svc, ok := t.idx.services[types.NamespacedName{Namespace: ns, Name: string(ref.Name)}]
+	where := n.String()
+	svc, ok := t.idx.service(n)
 	if !ok {
-		return fail(gwapiv1.RouteReasonBackendNotFound, "Service %s does not exist.", where)
+		return fail(gwapiv1.RouteReasonBackendNotFound, "%s", notFound("Service", n).msg)
 	}
 	if ref.Port == nil {
 		return fail(gwapiv1.RouteReasonBackendNotFound, "BackendRef to Service %s has no port.", where)

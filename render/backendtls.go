@@ -118,7 +118,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 			if prob != nil {
 				if pc.refMsg == "" {
 					pc.refReason = gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef
-					if prob.kind == "kind" {
+					if prob.kind == refWrongKind {
 						pc.refReason = gwapiv1.BackendTLSPolicyReasonInvalidKind
 					}
 				}

@@ -6,38 +6,26 @@ import (
 	"encoding/pem"
 	"fmt"
 
-	"k8s.io/apimachinery/pkg/types"
 )
 
 // caKey is the ConfigMap key holding PEM CA certificates.
 const caKey = "ca.crt"
 
-// caRefProblem says why a CA reference is not usable, with the reason to
-// report it with: "kind" (not a ConfigMap), "permission" (no
-// ReferenceGrant), or "ref" (missing or malformed).
-type caRefProblem struct {
-	kind string
-	msg  string
-}
-
 // loadCAConfigMap reads the PEM certificates of a ConfigMap's ca.crt,
-// re-encoded. fromKind/fromNS name the referring object, for the
-// ReferenceGrant check of cross-namespace references.
-func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name string) ([]byte, *caRefProblem) {
-	where := fmt.Sprintf("%s/%s", ns, name)
-	if group != "" || kind != "ConfigMap" {
-		return nil, &caRefProblem{"kind", fmt.Sprintf("CA certificate reference %s refers to %s; only core ConfigMaps with a %s key are supported.", where, groupKind(group, kind), caKey)}
+// re-encoded, for a CA reference of an object of fromKind in fromNS (ns ""
+// is fromNS).
+func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name string) ([]byte, *refProblem) {
+	spec := refSpec{label: "CA certificate reference", want: "ConfigMap", supported: "only core ConfigMaps with a " + caKey + " key are supported",
+		checkName: true, fromKind: fromKind, fromNS: fromNS}
+	n, prob := t.resolveRef(spec, group, kind, ns, name)
+	if prob != nil {
+		return nil, prob
 	}
-	if !validName(ns, name) {
-		return nil, &caRefProblem{"ref", fmt.Sprintf("CA certificate reference %q is not a valid ConfigMap name.", where)}
+	cm, prob := t.lookupConfigMap(n)
+	if prob != nil {
+		return nil, prob
 	}
-	if fromNS != ns && !t.idx.refGranted("gateway.networking.k8s.io", fromKind, fromNS, "", "ConfigMap", ns, name) {
-		return nil, &caRefProblem{"permission", fmt.Sprintf("CA certificate reference to ConfigMap %s is not permitted: no ReferenceGrant in namespace %s allows %ss of namespace %s to refer to it.", where, ns, fromKind, fromNS)}
-	}
-	cm, ok := t.idx.configMaps[types.NamespacedName{Namespace: ns, Name: name}]
-	if !ok {
-		return nil, &caRefProblem{"ref", fmt.Sprintf("ConfigMap %s does not exist.", where)}
-	}
+	where := n.String()
 	data, ok := cm.Data[caKey]
 	if !ok {
 		if b, bok := cm.BinaryData[caKey]; bok {
@@ -45,11 +33,11 @@ func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name str
 		}
 	}
 	if !ok {
-		return nil, &caRefProblem{"ref", fmt.Sprintf("ConfigMap %s has no %s key.", where, caKey)}
+		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s has no %s key.", where, caKey)}
 	}
 	out, err := caPEM([]byte(data))
 	if err != nil {
-		return nil, &caRefProblem{"ref", fmt.Sprintf("ConfigMap %s: %s %v.", where, caKey, err)}
+		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s %v.", where, caKey, err)}
 	}
 	return out, nil
 }

@@ -14,7 +14,6 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
-	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/render/ir"
@@ -35,39 +34,23 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 		l.certProblems = append(l.certProblems, fmt.Sprintf("The %s listener terminates TLS but has no tls.certificateRefs.", l.spec.Protocol))
 		return
 	}
-	gwNS := l.g.gw.Namespace
+	spec := refSpec{label: "certificateRef", want: "Secret", supported: `only core Secrets (group "", kind Secret) hold certificates`,
+		checkName: true, fromKind: "Gateway", fromNS: l.g.gw.Namespace}
 	for _, ref := range tlsCfg.CertificateRefs {
-		group, kind := "", "Secret"
-		if ref.Group != nil {
-			group = string(*ref.Group)
+		n, prob := t.resolveRef(spec, deref(ref.Group, ""), deref(ref.Kind, "Secret"), deref(ref.Namespace, ""), string(ref.Name))
+		var sec *corev1.Secret
+		if prob == nil {
+			sec, prob = t.lookupSecret(n)
 		}
-		if ref.Kind != nil {
-			kind = string(*ref.Kind)
-		}
-		ns := gwNS
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		where := fmt.Sprintf("%s/%s", ns, ref.Name)
-		if !validName(ns, string(ref.Name)) {
-			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("certificateRef %q is not a valid Secret name.", where))
+		if prob != nil {
+			reason := gwapiv1.ListenerReasonInvalidCertificateRef
+			if prob.kind == refNotPermitted {
+				reason = gwapiv1.ListenerReasonRefNotPermitted
+			}
+			l.certProblem(reason, prob.msg)
 			continue
 		}
-		if group != "" || kind != "Secret" {
-			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef,
-				fmt.Sprintf("certificateRef %s refers to %s; only core Secrets (group \"\", kind Secret) hold certificates.", where, groupKind(group, kind)))
-			continue
-		}
-		if !t.idx.refGranted(gwapiv1.GroupName, "Gateway", gwNS, "", "Secret", ns, string(ref.Name)) {
-			l.certProblem(gwapiv1.ListenerReasonRefNotPermitted,
-				fmt.Sprintf("certificateRef to Secret %s is not permitted: no ReferenceGrant in namespace %s allows Gateways of namespace %s to refer to it.", where, ns, gwNS))
-			continue
-		}
-		sec, ok := t.idx.secrets[types.NamespacedName{Namespace: ns, Name: string(ref.Name)}]
-		if !ok {
-			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
-			continue
-		}
+		ns, where := n.Namespace, n.String()
 		if why, ok := t.refused(secretOrigin(ns, string(ref.Name))); ok {
 			l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, refusedMsg("the certificate in Secret "+where, why))
 			continue

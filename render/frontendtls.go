@@ -6,7 +6,7 @@ import (
 	"fmt"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/types"
+	corev1 "k8s.io/api/core/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/render/ir"
@@ -73,17 +73,13 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 	}
 	var bundle bytes.Buffer
 	for _, ref := range cfg.CACertificateRefs {
-		ns := g.gw.Namespace
-		if ref.Namespace != nil && *ref.Namespace != "" {
-			ns = string(*ref.Namespace)
-		}
-		pemData, prob := t.loadCAConfigMap("Gateway", g.gw.Namespace, string(ref.Group), string(ref.Kind), ns, string(ref.Name))
+		pemData, prob := t.loadCAConfigMap("Gateway", g.gw.Namespace, string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name))
 		if prob != nil {
 			reason := gwapiv1.ListenerReasonInvalidCACertificateRef
 			switch prob.kind {
-			case "kind":
+			case refWrongKind:
 				reason = gwapiv1.ListenerReasonInvalidCACertificateKind
-			case "permission":
+			case refNotPermitted:
 				reason = gwapiv1.ListenerReasonRefNotPermitted
 			}
 			if len(v.problems) == 0 {
@@ -138,37 +134,25 @@ func (t *translator) gatewayBackendTLS(g *gatewayCtx) {
 		return
 	}
 	ref := tc.Backend.ClientCertificateRef
-	group, kind := "", "Secret"
-	if ref.Group != nil {
-		group = string(*ref.Group)
-	}
-	if ref.Kind != nil {
-		kind = string(*ref.Kind)
-	}
-	ns := g.gw.Namespace
-	if ref.Namespace != nil && *ref.Namespace != "" {
-		ns = string(*ref.Namespace)
-	}
-	where := fmt.Sprintf("%s/%s", ns, ref.Name)
 	fail := func(reason gwapiv1.GatewayConditionReason, msg string) {
 		g.clientCertReason, g.clientCertProblem = reason, msg
 	}
-	switch {
-	case group != "" || kind != "Secret":
-		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("clientCertificateRef %s refers to %s; only core Secrets of type kubernetes.io/tls are supported.", where, groupKind(group, kind)))
-		return
-	case !validName(ns, string(ref.Name)):
-		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("clientCertificateRef %q is not a valid Secret name.", where))
-		return
-	case !t.idx.refGranted(gwapiv1.GroupName, "Gateway", g.gw.Namespace, "", "Secret", ns, string(ref.Name)):
-		fail(gwapiv1.GatewayReasonRefNotPermitted, fmt.Sprintf("clientCertificateRef to Secret %s is not permitted: no ReferenceGrant in namespace %s allows Gateways of namespace %s to refer to it.", where, ns, g.gw.Namespace))
+	spec := refSpec{label: "clientCertificateRef", want: "Secret", supported: "only core Secrets of type kubernetes.io/tls are supported",
+		checkName: true, fromKind: "Gateway", fromNS: g.gw.Namespace}
+	n, prob := t.resolveRef(spec, deref(ref.Group, ""), deref(ref.Kind, "Secret"), deref(ref.Namespace, ""), string(ref.Name))
+	var sec *corev1.Secret
+	if prob == nil {
+		sec, prob = t.lookupSecret(n)
+	}
+	if prob != nil {
+		reason := gwapiv1.GatewayReasonInvalidClientCertificateRef
+		if prob.kind == refNotPermitted {
+			reason = gwapiv1.GatewayReasonRefNotPermitted
+		}
+		fail(reason, prob.msg)
 		return
 	}
-	sec, ok := t.idx.secrets[types.NamespacedName{Namespace: ns, Name: string(ref.Name)}]
-	if !ok {
-		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, fmt.Sprintf("Secret %s does not exist.", where))
-		return
-	}
+	ns, where := n.Namespace, n.String()
 	if why, ok := t.refused(secretOrigin(ns, string(ref.Name))); ok {
 		fail(gwapiv1.GatewayReasonInvalidClientCertificateRef, refusedMsg("the certificate in Secret "+where, why))
 		return

@@ -21,6 +21,8 @@ type index struct {
 	slices map[types.NamespacedName][]*discoveryv1.EndpointSlice
 	// grants are the ReferenceGrants of each namespace.
 	grants map[string][]*gwapiv1.ReferenceGrant
+	// record, when set, notes every Secret and ConfigMap looked up.
+	record *lookups
 }
 
 // validName reports whether an object's namespace and name are what the

@@ -19,7 +19,8 @@ import (
 
 // configMap looks a ConfigMap up in the Snapshot.
 func (t *translator) configMap(ns, name string) *corev1.ConfigMap {
-	return t.idx.configMaps[types.NamespacedName{Namespace: ns, Name: name}]
+	cm, _ := t.idx.configMap(types.NamespacedName{Namespace: ns, Name: name})
+	return cm
 }
 
 // classParametersProblem says why a GatewayClass's parametersRef is not
@@ -49,7 +50,7 @@ func (t *translator) gatewayParametersProblem(gw *gwapiv1.Gateway) string {
 // no address yet, AddressNotAssigned.
 func (t *translator) serviceAddresses(g *gatewayCtx) {
 	name := types.NamespacedName{Namespace: g.gw.Namespace, Name: provision.Name(g.gw.Name)}
-	svc := t.idx.services[name]
+	svc, _ := t.idx.service(name)
 	if svc != nil && g.gw.UID != "" && !ownedBy(svc, g.gw.UID) {
 		svc = nil
 	}

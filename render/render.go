@@ -46,6 +46,8 @@ type Options struct {
 	// and a Gateway's addresses are its Service's (spec.addresses are
 	// asked of its load balancer).
 	Provisioned bool
+	// record, when set, notes the Secrets and ConfigMaps looked up.
+	record *lookups
 	// Refused holds what the data plane refused from an earlier attempt,
 	// by the object responsible, with HAProxy's reason: those objects are
 	// left out, with a condition saying why.
@@ -86,6 +88,43 @@ type translator struct {
 // Translate turns a Snapshot into an HAProxy IR and statuses. It never
 // fails: invalid objects get conditions.
 func Translate(snap *snapshot.Snapshot, opts Options) *Result {
+	t := newTranslator(snap, opts)
+	// The phases, in the order they depend on each other:
+	// - which Gateways are ours, their parameters (selectGateways);
+	// - the addresses they bind (resolveAddresses: listeners are grouped
+	//   by address and port from here on);
+	// - each listener on its own: protocol, hostname, TLS options,
+	//   certificates, client validation (buildListeners);
+	// - listeners against each other on a port (resolveConflicts: the
+	//   losers are not served, so they take no routes);
+	// - BackendTLSPolicies (indexPolicies: before routes, whose backends
+	//   they shape);
+	// - routes attach to the served listeners and count on them
+	//   (attachRoutes: attachedRoutes, route statuses);
+	// - frontends from the served listeners and their routes
+	//   (buildFrontends: backends are made here, and with them each
+	//   policy's ancestors);
+	// - then the statuses that needed all of that: policies' ancestors,
+	//   listeners (attached routes, overlaps), Gateways (from their
+	//   listeners);
+	// - collect sorts the IR.
+	t.selectGateways()
+	t.resolveAddresses()
+	t.buildListeners()
+	t.resolveConflicts()
+	t.indexPolicies()
+	t.attachRoutes()
+	t.buildFrontends()
+	t.writePolicyStatus()
+	t.finishListeners()
+	t.finishGateways()
+	t.collect()
+	opts.Cache.rotate()
+	return t.res
+}
+
+// newTranslator prepares a translation.
+func newTranslator(snap *snapshot.Snapshot, opts Options) *translator {
 	if opts.ControllerName == "" {
 		opts.ControllerName = DefaultControllerName
 	}
@@ -101,19 +140,8 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 		routes:   map[*listenerCtx][]*attachedRoute{},
 	}
 	t.res.Status = t.st
-	t.selectGateways()
-	t.resolveAddresses()
-	t.buildListeners()
-	t.resolveConflicts()
-	t.indexPolicies()
-	t.attachRoutes()
-	t.buildFrontends()
-	t.writePolicyStatus()
-	t.finishListeners()
-	t.finishGateways()
-	t.collect()
-	opts.Cache.rotate()
-	return t.res
+	t.idx.record = opts.record
+	return t
 }
 
 // collect moves backends and certificates into the IR, sorted.
