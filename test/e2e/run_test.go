@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"text/template"
@@ -92,6 +93,8 @@ type runEnv struct {
 	a           *agent.Agent
 	cancel      context.CancelFunc
 	done        chan struct{}
+	// logs keeps the agent's log lines (startRun only; nil otherwise).
+	logs *logLines
 }
 
 func (e *runEnv) write(name, tmpl string, data any) {
@@ -140,6 +143,26 @@ func (e *runEnv) counter(name, label string) float64 {
 	return metricstest.Counter(e.t, e.m.Registry, name, label)
 }
 
+// applies counts the applies the agent made (whatever their action,
+// "none" included): one more means a Snapshot read after that went
+// through.
+func (e *runEnv) applies() uint64 {
+	e.t.Helper()
+	mfs, err := e.m.Registry.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var n uint64
+	for _, mf := range mfs {
+		if mf.GetName() == "hagate_apply_duration_seconds" {
+			for _, m := range mf.Metric {
+				n += m.GetHistogram().GetSampleCount()
+			}
+		}
+	}
+	return n
+}
+
 // eventually polls cond every 20ms for up to d and says how long it took.
 func eventually(d time.Duration, cond func() bool) (time.Duration, bool) {
 	start := time.Now()
@@ -161,7 +184,16 @@ func startRun(t *testing.T) *runEnv {
 	e.write("web.yaml", runService, map[string]any{"Name": "web", "Port": web.Port})
 	e.write("route-web.yaml", runRoute, map[string]any{"Name": "web", "Path": "/", "Service": "web"})
 
-	log := funcr.NewJSON(func(obj string) { t.Log(obj) }, funcr.Options{})
+	e.logs = &logLines{}
+	// t.Log panics once the test has ended: lines after it are only kept.
+	var ended atomic.Bool
+	t.Cleanup(func() { ended.Store(true) })
+	log := funcr.NewJSON(func(obj string) {
+		e.logs.add(obj)
+		if !ended.Load() {
+			t.Log(obj)
+		}
+	}, funcr.Options{})
 	a, err := agent.New(agent.Options{StateDir: e.state, HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1", Log: log, Metrics: e.m, HAProxyOutput: io.Discard})
 	if err != nil {
 		t.Fatal(err)
@@ -312,8 +344,22 @@ func TestRunAppliesChangesLive(t *testing.T) {
 
 	t.Run("an invalid change leaves traffic untouched", func(t *testing.T) {
 		before := e.counter("hagate_haproxy_reloads_total", "")
-		os.WriteFile(filepath.Join(e.dir, "route-web.yaml"), []byte("kind: [broken\n"), 0o600)
-		time.Sleep(700 * time.Millisecond)
+		applies := e.applies()
+		broken := filepath.Join(e.dir, "route-web.yaml")
+		e.write("route-web.yaml", "kind: [broken\n", nil)
+		// The agent read the broken file (and says which) ...
+		if _, ok := eventually(10*time.Second, func() bool {
+			return len(e.logs.matching("bad document skipped", func(m map[string]any, _ string) bool {
+				msg, _ := m["error"].(string)
+				return strings.HasPrefix(msg, broken+":")
+			})) > 0
+		}); !ok {
+			t.Fatalf("no \"bad document skipped\" line naming %s", broken)
+		}
+		// ... and applied what it read (with the file's last good version).
+		if _, ok := eventually(10*time.Second, func() bool { return e.applies() > applies }); !ok {
+			t.Fatal("no apply after the broken file was read")
+		}
 		if e.get("default.example.com", "/") != 200 {
 			t.Error("traffic broke after an invalid change")
 		}
