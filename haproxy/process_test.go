@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -317,9 +318,19 @@ func TestProcessCrash(t *testing.T) {
 
 func TestProcessStop(t *testing.T) {
 	h := newMW(t)
-	// A slow backend: a request in flight at the stop must complete (soft stop).
+	// A backend that holds its answer: a request in flight at the stop
+	// must complete (soft stop). It says when the request has reached it,
+	// and answers once released.
+	arrived, release := make(chan struct{}), make(chan struct{})
+	var arrivedOnce, releaseOnce sync.Once
+	releaseNow := func() { releaseOnce.Do(func() { close(release) }) }
+	defer releaseNow()
 	slow := &http.Server{Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		time.Sleep(700 * time.Millisecond)
+		arrivedOnce.Do(func() { close(arrived) })
+		select {
+		case <-release:
+		case <-time.After(10 * time.Second):
+		}
 		io.WriteString(w, "slow")
 	})}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -351,9 +362,32 @@ backend slow
 		}
 		slowDone <- err
 	}()
-	time.Sleep(200 * time.Millisecond) // the request is in flight
+	select {
+	case <-arrived: // the request is in flight
+	case err := <-slowDone:
+		t.Fatalf("the request ended before reaching the backend: %v", err)
+	case <-time.After(5 * time.Second):
+		t.Fatal("the request did not reach the backend within 5s")
+	}
+	// The backend answers once the soft stop is under way: HAProxy no
+	// longer accepts connections on the port.
+	stopping := make(chan bool, 1)
+	go func() {
+		defer releaseNow()
+		stopping <- eventually(5*time.Second, func() bool {
+			c, err := net.DialTimeout("tcp", fmt.Sprintf("127.0.0.1:%d", h.port), time.Second)
+			if err != nil {
+				return true
+			}
+			c.Close()
+			return false
+		})
+	}()
 	start := time.Now()
 	h.stop(t)
+	if !<-stopping {
+		t.Error("the port still accepted connections 5s into the stop")
+	}
 	t.Logf("stopped in %v", time.Since(start).Round(time.Millisecond))
 	if err := <-slowDone; err != nil {
 		t.Errorf("request in flight at the stop: %v", err)
