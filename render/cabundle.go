@@ -5,7 +5,6 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"fmt"
-
 )
 
 // caKey is the ConfigMap key holding PEM CA certificates.

@@ -25,13 +25,11 @@ import (
 func (t *translator) listenerCertificates(l *listenerCtx) {
 	tlsCfg := l.spec.TLS
 	if tlsCfg != nil && tlsCfg.Mode != nil && *tlsCfg.Mode != gwapiv1.TLSModeTerminate {
-		l.accepted = false
-		l.badValue = fmt.Sprintf("tls.mode %q is not valid for an %s listener, which terminates TLS", *tlsCfg.Mode, l.spec.Protocol)
+		l.rejectValue(fmt.Sprintf("tls.mode %q is not valid for an %s listener, which terminates TLS", *tlsCfg.Mode, l.spec.Protocol))
 		return
 	}
 	if tlsCfg == nil || len(tlsCfg.CertificateRefs) == 0 {
-		l.certReason = gwapiv1.ListenerReasonInvalidCertificateRef
-		l.certProblems = append(l.certProblems, fmt.Sprintf("The %s listener terminates TLS but has no tls.certificateRefs.", l.spec.Protocol))
+		l.certProblem(gwapiv1.ListenerReasonInvalidCertificateRef, fmt.Sprintf("The %s listener terminates TLS but has no tls.certificateRefs.", l.spec.Protocol))
 		return
 	}
 	spec := refSpec{label: "certificateRef", want: "Secret", supported: `only core Secrets (group "", kind Secret) hold certificates`,
@@ -78,11 +76,9 @@ type servedCert struct {
 	names []string
 }
 
+// certProblem records why a certificateRef is not usable (ResolvedRefs).
 func (l *listenerCtx) certProblem(reason gwapiv1.ListenerConditionReason, msg string) {
-	if len(l.certProblems) == 0 {
-		l.certReason = reason
-	}
-	l.certProblems = append(l.certProblems, upperFirst(msg))
+	l.record(gwapiv1.ListenerConditionResolvedRefs, rankCerts, reason, upperFirst(msg))
 }
 
 // fileName is the PEM file name of an object: its name, shortened with a

@@ -117,9 +117,12 @@ func (t *translator) applyValidation(l *listenerCtx) {
 	if v == nil {
 		return
 	}
+	if len(v.problems) > 0 {
+		l.record(gwapiv1.ListenerConditionResolvedRefs, rankValidation, v.reason, v.message())
+	}
 	if v.ca == nil {
-		l.accepted = false
-		l.noValidCA = true
+		l.reject(rankNoCA, gwapiv1.ListenerReasonNoValidCACertificate,
+			"No CA certificate of the Gateway's client-certificate validation for this port is usable; see ResolvedRefs.")
 	}
 	if v.optional && v.ca != nil {
 		l.g.insecureValidation = true
