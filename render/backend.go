@@ -139,6 +139,7 @@ func (t *translator) serviceBackend(svc *corev1.Service, sp *corev1.ServicePort,
 	}
 	b.Name = name
 	if b.Unusable != "" {
+		b.Refuse = &ir.Refusal{Status: 503, Text: "The backend's TLS policy cannot be applied."}
 		t.backends[name] = b
 		return name
 	}

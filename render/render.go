@@ -118,6 +118,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.writePolicyStatus()
 	t.finishListeners()
 	t.finishGateways()
+	t.specialBackends()
 	t.collect()
 	opts.Cache.rotate()
 	return t.res

@@ -39,14 +39,6 @@ type Options struct {
 	Threads, Maxconn int32
 }
 
-// errorBackend answers the share of requests of backendRefs that do not
-// resolve.
-const errorBackend = "hagate-invalid-backend"
-
-// closedBackend closes TCP connections no route takes, and the share of
-// TLSRoute backendRefs that do not resolve.
-const closedBackend = "hagate-closed"
-
 // sniCond is the condition "the SNI is this route's": the ClientHello's on
 // an SNI router, the handshake's on a TLS terminator. A wildcard matches
 // any number of labels.
@@ -78,49 +70,13 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"totalWeight":            totalWeight,
 	"weightedBackends":       weightedBackends,
 	"serverAddr":             serverAddr,
-	"errorBackend":           func() string { return errorBackend },
-	"closedBackend":          func() string { return closedBackend },
-	"tcpName": func(name string) string {
-		if name == errorBackend {
-			return closedBackend
-		}
-		return name
-	},
-	"sniCond": sniCond,
+	"quoted":                 quoted,
+	"systemCA":               func() string { return ir.SystemCA },
+	"sniCond":                sniCond,
 	"tcpBackends": func(c *ir.Config) bool {
 		for _, b := range c.Backends {
 			if b.Mode == ir.ModeTCP {
 				return true
-			}
-		}
-		return false
-	},
-	"needsClosedBackend": func(c *ir.Config) bool {
-		for _, fe := range c.TCPFrontends {
-			if fe.Default == nil || len(fe.Default.Backends) == 0 {
-				return true
-			}
-			for _, r := range append(fe.Routes, fe.Default) {
-				if len(r.Backends) == 0 {
-					return true
-				}
-				for _, b := range r.Backends {
-					if b.Backend == "" {
-						return true
-					}
-				}
-			}
-		}
-		return false
-	},
-	"needsErrorBackend": func(c *ir.Config) bool {
-		for _, fe := range c.Frontends {
-			for _, r := range fe.Rules {
-				for _, b := range r.Backends {
-					if b.Backend == "" && r.Redirect == nil {
-						return true
-					}
-				}
 			}
 		}
 		return false
@@ -168,35 +124,48 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	origins.lines[bundle.ConfigFile] = rec.spans()
 	b := bundle.New()
 	b.Add(&bundle.File{Path: bundle.ConfigFile, Content: buf.Bytes(), Mode: 0o644})
+	st := &bundle.State{Dirs: []string{ir.DirCerts, ir.DirCAs, ir.DirCrtLists, ir.DirMaps}}
+	b.State = st
 	addCrtList := func(name string, tb *ir.TLSBind) {
-		p := fmt.Sprintf("crt-lists/%s.crt-list", name)
+		p := crtListPath(name)
 		b.Add(&bundle.File{Path: p, Content: crtList(name, tb, file, func(line int, o ir.Origin) { origins.line(p, line, o) }), Mode: 0o644})
+		st.CrtLists = append(st.CrtLists, crtListState(p, tb))
 	}
 	for _, fe := range cfg.TCPFrontends {
 		if fe.TLS != nil {
 			addCrtList(fe.Name, fe.TLS)
+		}
+		if fe.Socket == "" {
+			st.Binds = append(st.Binds, bindAddrs(bind, fe.Addresses, fe.Port)...)
 		}
 	}
 	for _, fe := range cfg.Frontends {
 		if fe.TLS != nil {
 			addCrtList(fe.Name, fe.TLS)
 		}
-		addMap(b, fmt.Sprintf("maps/%s.hosts.map", fe.Name), "exact request hosts", fe.HostExact)
-		addMap(b, fmt.Sprintf("maps/%s.suffixes.map", fe.Name), "request host suffixes, most specific first", fe.HostSuffix)
-		addMap(b, fmt.Sprintf("maps/%s.sni-hosts.map", fe.Name), "exact SNI names to listeners", fe.SNIExact)
-		addMap(b, fmt.Sprintf("maps/%s.sni-suffixes.map", fe.Name), "SNI suffixes to listeners, most specific first", fe.SNISuffix)
-		addMap(b, fmt.Sprintf("maps/%s.paths.map", fe.Name), "exact paths of virtual hosts to rules", fe.PathExact)
-		addMap(b, fmt.Sprintf("maps/%s.prefixes.map", fe.Name), "path prefixes of virtual hosts to rules", fe.PathPrefix)
-		addMap(b, fmt.Sprintf("maps/%s.rules.map", fe.Name), "rules to their one backend", fe.RuleBackends)
+		if fe.Socket == "" {
+			st.Binds = append(st.Binds, bindAddrs(bind, fe.Addresses, fe.Port)...)
+		}
+		addMap(b, mapPath(fe.Name, "hosts"), "exact request hosts", fe.HostExact)
+		addMap(b, mapPath(fe.Name, "suffixes"), "request host suffixes, most specific first", fe.HostSuffix)
+		addMap(b, mapPath(fe.Name, "sni-hosts"), "exact SNI names to listeners", fe.SNIExact)
+		addMap(b, mapPath(fe.Name, "sni-suffixes"), "SNI suffixes to listeners, most specific first", fe.SNISuffix)
+		addMap(b, mapPath(fe.Name, "paths"), "exact paths of virtual hosts to rules", fe.PathExact)
+		addMap(b, mapPath(fe.Name, "prefixes"), "path prefixes of virtual hosts to rules", fe.PathPrefix)
+		addMap(b, mapPath(fe.Name, "rules"), "rules to their one backend", fe.RuleBackends)
 	}
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
 		origins.file(c.Path, c.Origin)
+		st.Certificates = append(st.Certificates, c.Path)
 	}
 	for _, c := range cfg.CAFiles {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o644})
 		origins.file(c.Path, c.Origin)
+		st.CAFiles = append(st.CAFiles, c.Path)
 	}
+	st.Backends = backendsState(cfg.Backends, file)
+	finishState(st)
 	return &Output{Bundle: b, Origins: origins}, nil
 }
 
@@ -210,6 +179,7 @@ func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
 		fmt.Fprintf(&buf, "%s %s\n", e.Key, e.Value)
 	}
 	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
+	b.State.Maps = append(b.State.Maps, mapState(p, entries))
 }
 
 // crtList writes a crt-list file; traced is told the line number of each
@@ -315,6 +285,25 @@ func Arg(s string) string {
 	if !strings.ContainsAny(s, "'") && !hasControl(s) {
 		return "'" + s + "'"
 	}
+	var b strings.Builder
+	b.WriteByte('"')
+	for _, r := range s {
+		switch {
+		case r == '"' || r == '\\' || r == '$':
+			b.WriteByte('\\')
+			b.WriteRune(r)
+		case r < 0x20 || r == 0x7f:
+			fmt.Fprintf(&b, "\\x%02x", r)
+		default:
+			b.WriteRune(r)
+		}
+	}
+	b.WriteByte('"')
+	return b.String()
+}
+
+// quoted writes s as a double-quoted configuration word, escaped.
+func quoted(s string) string {
 	var b strings.Builder
 	b.WriteByte('"')
 	for _, r := range s {
@@ -546,11 +535,7 @@ func weightedBackends(bs []ir.WeightedBackend) []weightedChoice {
 	for i, b := range bs {
 		from := sum
 		sum += b.Weight
-		name := b.Backend
-		if name == "" {
-			name = errorBackend
-		}
-		c := weightedChoice{Name: name, RequestHeaders: b.RequestHeaders, ResponseHeaders: b.ResponseHeaders}
+		c := weightedChoice{Name: b.Backend, RequestHeaders: b.RequestHeaders, ResponseHeaders: b.ResponseHeaders}
 		if i < len(bs)-1 {
 			c.Below = sum
 			c.Share = fmt.Sprintf(" { var(txn.weight) -m int lt %d }", sum)

@@ -25,6 +25,26 @@ type Config struct {
 	// CAFiles are the CA bundles binds and servers verify peers with,
 	// sorted by path.
 	CAFiles []*CAFile
+	// Closed and Error, when set, are the backends that close the TCP
+	// connections no route takes (or whose backendRef does not resolve)
+	// and answer 500 to the requests of a backendRef that does not
+	// resolve; written after the others.
+	Closed, Error *Backend
+}
+
+// Names of the backends that reach no Service.
+const (
+	// ClosedBackend closes TCP connections.
+	ClosedBackend = "hagate-closed"
+	// ErrorBackend answers HTTP requests 500.
+	ErrorBackend = "hagate-invalid-backend"
+)
+
+// Refusal is what a backend answers instead of reaching servers: an HTTP
+// status with a text (mode http), or the connection closed (mode tcp).
+type Refusal struct {
+	Status int
+	Text   string
 }
 
 // CAFile is a bundle of PEM CA certificates.
@@ -182,8 +202,8 @@ type TCPFrontend struct {
 	// Routes select backends by SNI, most specific first: the first match
 	// wins.
 	Routes []*SNIRoute
-	// Default, when set, takes connections no route matches (and those
-	// without SNI); otherwise they are closed.
+	// Default takes connections no route matches (and those without
+	// SNI); ClosedBackend when no listener takes them.
 	Default *SNIRoute
 }
 
@@ -193,8 +213,8 @@ type SNIRoute struct {
 	Comment string
 	// SNI is an exact name or "*.suffix" (any number of labels).
 	SNI string
-	// Backends share the connections by weight. Empty: connections are
-	// closed.
+	// Backends share the connections by weight (ClosedBackend: they are
+	// closed).
 	Backends []WeightedBackend
 	// Origin is the TLSRoute, zero for a listener's closed names.
 	Origin Origin
@@ -400,8 +420,9 @@ type Header struct {
 
 // WeightedBackend is one share of a rule's requests.
 type WeightedBackend struct {
-	// Backend is the backend name; empty means the share is answered with
-	// 500 (an invalid backendRef).
+	// Backend is the backend name: a Service port's, or ErrorBackend
+	// (HTTP) or ClosedBackend (TCP) for a backendRef that does not
+	// resolve.
 	Backend string
 	// Weight is the share, relative to the rule's other backends; > 0.
 	Weight int32
@@ -434,8 +455,11 @@ type Backend struct {
 	TLS *UpstreamTLS
 	// Unusable, when set, says why the backend must not reach its
 	// servers (a BackendTLSPolicy that cannot be applied): it has no
-	// server and answers 503.
+	// server and answers with Refuse.
 	Unusable string
+	// Refuse, when set, is what the backend answers instead of reaching
+	// servers.
+	Refuse *Refusal
 	// Comment names the Service and port.
 	Comment string
 	// Servers are the ready endpoints, sorted by address.
