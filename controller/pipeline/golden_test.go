@@ -1,8 +1,25 @@
+// Golden tests: every testdata/<case>/in.yaml (a file kubectl apply would
+// accept) is rendered, and what it gives is compared byte for byte with
+// testdata/<case>/out/ (make golden, or -update, rewrites out/):
+//
+//   - haproxy.cfg, crt-lists/, maps/: the files HAProxy reads;
+//   - pem-files.txt: the PEM files (certificates with their keys, CA
+//     bundles), described, never copied;
+//   - status.yaml: the status of every object;
+//   - ir.yaml: the render/ir.Config templates turned into those files, as
+//     YAML (fields in alphabetical order, fields at their zero value left
+//     out, PEM files by path with a description of their content instead
+//     of the PEM), so that a diff shows whether render or templates
+//     changed;
+//   - warnings.txt, when rendering warned.
 package pipeline
 
 import (
 	"bytes"
 	"crypto/x509"
+	"encoding/base64"
+	"encoding/json"
+	"encoding/pem"
 	"flag"
 	"fmt"
 	"os"
@@ -14,12 +31,15 @@ import (
 	"time"
 
 	corev1 "k8s.io/api/core/v1"
+	"sigs.k8s.io/yaml"
 
 	"hagate.io/hagate/controller/files"
 	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"
+	"hagate.io/hagate/render"
 	"hagate.io/hagate/render/snapshot"
+	"hagate.io/hagate/templates"
 )
 
 // update rewrites the golden files: go test ./controller/pipeline -run Golden -update
@@ -62,6 +82,7 @@ func TestGolden(t *testing.T) {
 			}
 			b, warnings := o.WithStatus(), o.Warnings
 			want := goldenFiles(t, b, warnings)
+			want[irFile] = goldenIR(t, snap, o)
 			compareGolden(t, filepath.Join(dir, "out"), want)
 
 			// The same input, rendered for a real folder, passes haproxy -c.
@@ -86,6 +107,129 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+}
+
+// irFile is the IR of a case under out/.
+const irFile = "ir.yaml"
+
+// goldenIR is the render/ir.Config of a case as YAML: what Render gave
+// templates. PEM files are projected to their path, origin and a
+// description of their content (as in pem-files.txt); every other field
+// is as the IR holds it, zero values left out, keys sorted.
+func goldenIR(t *testing.T, snap *snapshot.Snapshot, o *Output) []byte {
+	t.Helper()
+	// Render's IR, with the options Render passes (the golden test sets
+	// only ConfigRoot, which templates use): templates must turn it into
+	// the very Bundle Render returned, or ir.yaml is not this case's IR.
+	res := render.Translate(snap, render.Options{})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: goldenRoot})
+	if err != nil {
+		t.Fatalf("templates: %v", err)
+	}
+	if !tout.Bundle.Equal(o.Bundle) {
+		t.Fatal("the IR of render.Translate does not give the Bundle of Render: ir.yaml would not be this case's IR")
+	}
+	j, err := json.Marshal(res.Config)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tree map[string]any
+	dec := json.NewDecoder(bytes.NewReader(j))
+	dec.UseNumber()
+	if err := dec.Decode(&tree); err != nil {
+		t.Fatal(err)
+	}
+	var pems [][]byte
+	describe := func(list string, i int, content []byte) {
+		items, _ := tree[list].([]any)
+		item, _ := items[i].(map[string]any)
+		if item == nil {
+			t.Fatalf("ir.yaml: %s[%d] is not an object", list, i)
+		}
+		delete(item, "PEM")
+		d, err := pki.Describe(content)
+		if err != nil {
+			t.Fatalf("ir.yaml: %s[%d]: %v", list, i, err)
+		}
+		item["Content"] = strings.Split(d, "\n")
+		pems = append(pems, content)
+	}
+	for i, c := range res.Config.Certificates {
+		describe("Certificates", i, c.PEM)
+	}
+	for i, c := range res.Config.CAFiles {
+		describe("CAFiles", i, c.PEM)
+	}
+	out, err := yaml.Marshal(pruneZero(tree))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// No PEM, in text or in base64 (how JSON writes bytes), may remain.
+	for _, p := range pems {
+		needles := []string{base64.StdEncoding.EncodeToString(p)}
+		for rest := p; ; {
+			var blk *pem.Block
+			if blk, rest = pem.Decode(rest); blk == nil {
+				break
+			}
+			needles = append(needles, string(pem.EncodeToMemory(blk)), base64.StdEncoding.EncodeToString(blk.Bytes))
+		}
+		for _, n := range needles {
+			if len(n) > 48 {
+				n = n[:48]
+			}
+			if n != "" && bytes.Contains(out, []byte(n)) {
+				t.Fatalf("ir.yaml holds PEM content (%q...)", n)
+			}
+		}
+	}
+	if bytes.Contains(out, []byte("PRIVATE KEY")) {
+		t.Fatal("ir.yaml holds a private key")
+	}
+	return out
+}
+
+// pruneZero drops the object fields whose value is null, "", false, 0, or
+// an empty list or object (once pruned); list items are kept, so indexes
+// and counts stay.
+func pruneZero(v any) any {
+	switch x := v.(type) {
+	case map[string]any:
+		for k, e := range x {
+			e = pruneZero(e)
+			if isZero(e) {
+				delete(x, k)
+			} else {
+				x[k] = e
+			}
+		}
+		return x
+	case []any:
+		for i, e := range x {
+			x[i] = pruneZero(e)
+		}
+		return x
+	}
+	return v
+}
+
+func isZero(v any) bool {
+	switch x := v.(type) {
+	case nil:
+		return true
+	case string:
+		return x == ""
+	case bool:
+		return !x
+	case json.Number:
+		f, err := x.Float64()
+		return err == nil && f == 0
+	case map[string]any:
+		return len(x) == 0
+	case []any:
+		return len(x) == 0
+	}
+	return false
 }
 
 // loadGoldenInput loads in.yaml and fills the annotated test certificates.
