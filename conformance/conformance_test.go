@@ -90,9 +90,7 @@ var required = []features.FeatureName{
 
 func claimed(t *testing.T) []features.FeatureName {
 	var out []features.FeatureName
-	for _, f := range controller.SupportedFeatures {
-		out = append(out, features.FeatureName(f))
-	}
+	out = append(out, controller.SupportedFeatures...)
 	for _, f := range required {
 		if !slices.Contains(out, f) {
 			t.Fatalf("controller.SupportedFeatures does not list %s, which hagate must claim", f)

@@ -19,27 +19,53 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	ctrlcontroller "sigs.k8s.io/controller-runtime/pkg/controller"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"hagate.io/hagate/controller/pipeline"
+	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/render/snapshot"
 	"hagate.io/hagate/render/status"
 )
 
 // SupportedFeatures are the Gateway API features hagate implements, as
 // written in GatewayClass status.supportedFeatures.
-var SupportedFeatures = []string{
-	"BackendTLSPolicy", "BackendTLSPolicySANValidation", "Gateway", "GatewayAddressEmpty",
-	"GatewayBackendClientCertificate", "GatewayFrontendClientCertificateValidation",
-	"GatewayFrontendClientCertificateValidationInsecureFallback", "GatewayHTTPListenerIsolation",
-	"GatewayHTTPSListenerDetectMisdirectedRequests", "GatewayInfrastructure", "GatewayPort8080", "GatewayStaticAddresses",
-	"GRPCRoute", "HTTPRoute", "HTTPRoute303RedirectStatusCode", "HTTPRoute307RedirectStatusCode",
-	"HTTPRoute308RedirectStatusCode", "HTTPRouteBackendProtocolH2C",
-	"HTTPRouteBackendProtocolWebSocket", "HTTPRouteBackendRequestHeaderModification", "HTTPRouteCORS",
-	"HTTPRouteDestinationPortMatching", "HTTPRouteHostRewrite", "HTTPRouteMethodMatching",
-	"HTTPRouteNamedRouteRule", "HTTPRouteParentRefPort", "HTTPRoutePathRedirect",
-	"HTTPRoutePathRewrite", "HTTPRoutePortRedirect", "HTTPRouteQueryParamMatching",
-	"HTTPRouteResponseHeaderModification", "HTTPRouteSchemeRedirect", "ReferenceGrant", "TLSRoute",
-	"TLSRouteModeMixed", "TLSRouteModeTerminate",
+var SupportedFeatures = []features.FeatureName{
+	features.SupportBackendTLSPolicy,
+	features.SupportBackendTLSPolicySANValidation,
+	features.SupportGateway,
+	features.SupportGatewayAddressEmpty,
+	features.SupportGatewayBackendClientCertificate,
+	features.SupportGatewayFrontendClientCertificateValidation,
+	features.SupportGatewayFrontendClientCertificateValidationInsecureFallback,
+	features.SupportGatewayHTTPListenerIsolation,
+	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+	features.SupportGatewayInfrastructure,
+	features.SupportGatewayPort8080,
+	features.SupportGatewayStaticAddresses,
+	features.SupportGRPCRoute,
+	features.SupportHTTPRoute,
+	features.SupportHTTPRoute303RedirectStatusCode,
+	features.SupportHTTPRoute307RedirectStatusCode,
+	features.SupportHTTPRoute308RedirectStatusCode,
+	features.SupportHTTPRouteBackendProtocolH2C,
+	features.SupportHTTPRouteBackendProtocolWebSocket,
+	features.SupportHTTPRouteBackendRequestHeaderModification,
+	features.SupportHTTPRouteCORS,
+	features.SupportHTTPRouteDestinationPortMatching,
+	features.SupportHTTPRouteHostRewrite,
+	features.SupportHTTPRouteMethodMatching,
+	features.SupportHTTPRouteNamedRouteRule,
+	features.SupportHTTPRouteParentRefPort,
+	features.SupportHTTPRoutePathRedirect,
+	features.SupportHTTPRoutePathRewrite,
+	features.SupportHTTPRoutePortRedirect,
+	features.SupportHTTPRouteQueryParamMatching,
+	features.SupportHTTPRouteResponseHeaderModification,
+	features.SupportHTTPRouteSchemeRedirect,
+	features.SupportReferenceGrant,
+	features.SupportTLSRoute,
+	features.SupportTLSRouteModeMixed,
+	features.SupportTLSRouteModeTerminate,
 }
 
 // builderOptions are the controller's options. A process may run the
@@ -61,7 +87,7 @@ func gvkOf(o client.Object) schema.GroupVersionKind {
 // apply renders and applies a Snapshot; the first one starts HAProxy (or
 // attaches to it). The statuses come back even when HAProxy does not run
 // the configuration yet: they say what is wrong.
-func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, string, error) {
+func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, haproxy.Action, error) {
 	out, res, err := r.o.Agent.Update(ctx, snap)
 	return out, res.Action, err
 }

@@ -19,6 +19,7 @@ import (
 	"k8s.io/apimachinery/pkg/types"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+	"sigs.k8s.io/gateway-api/pkg/features"
 
 	"hagate.io/hagate/controller"
 	"hagate.io/hagate/render/provision"
@@ -370,9 +371,9 @@ func TestProvisioning(t *testing.T) {
 			return cond != nil && cond.Status == metav1.ConditionTrue && cond.ObservedGeneration == gc.Generation &&
 				len(gc.Status.SupportedFeatures) > 0
 		})
-		var got []string
+		var got []features.FeatureName
 		for _, f := range gc.Status.SupportedFeatures {
-			got = append(got, string(f.Name))
+			got = append(got, features.FeatureName(f.Name))
 		}
 		if !slices.Equal(got, controller.SupportedFeatures) {
 			t.Errorf("supportedFeatures %v, want %v", got, controller.SupportedFeatures)
