@@ -41,6 +41,7 @@ import (
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/controller/agent"
+	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/render"
 	"hagate.io/hagate/render/snapshot"
 )
@@ -203,7 +204,7 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if err != nil {
 		applyErr = err
 		log.Error(err, "apply failed; HAProxy keeps the last good configuration")
-	} else if res != "none" {
+	} else if res != haproxy.ActionNone {
 		log.Info("applied", "action", res, "duration", time.Since(start).String())
 	}
 	if out == nil {

@@ -3,8 +3,11 @@ package haproxy
 import (
 	"fmt"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+
+	"hagate.io/hagate/haproxy/bundle"
 )
 
 // CheckError is HAProxy refusing a configuration (`haproxy -c`): what it
@@ -45,9 +48,10 @@ var (
 	summaryLines = []string{"Error(s) found in configuration file", "Fatal errors found in configuration"}
 )
 
-// parseCheck reads haproxy -c output for a configuration staged in root:
+// parseCheck reads haproxy -c output for the Bundle b staged in root:
 // every alert, with the Bundle file and line it is about.
-func parseCheck(out, root string, err error) *CheckError {
+func parseCheck(out, root string, b *bundle.Bundle, err error) *CheckError {
+	files := newBundleFiles(b)
 	root = strings.TrimSuffix(root, "/") + "/"
 	rel := strings.ReplaceAll(out, root, "")
 	ce := &CheckError{Output: strings.TrimSpace(rel), err: err}
@@ -57,7 +61,7 @@ func parseCheck(out, root string, err error) *CheckError {
 			continue
 		}
 		msg := alertPrefix.ReplaceAllString(line, "")
-		ce.Problems = append(ce.Problems, locate(msg))
+		ce.Problems = append(ce.Problems, files.locate(msg))
 	}
 	return ce
 }
@@ -71,22 +75,49 @@ func summary(line string) bool {
 	return false
 }
 
+// bundleFiles are the kinds of a Bundle's files, as its State says; a
+// Bundle without a State (read from disk) has every file but haproxy.cfg
+// taken for what an alert names it as.
+type bundleFiles struct {
+	b     *bundle.Bundle
+	kinds map[string]fileKind
+}
+
+func newBundleFiles(b *bundle.Bundle) bundleFiles {
+	f := bundleFiles{b: b}
+	if b != nil && b.State != nil {
+		f.kinds = kinds(b.State)
+	}
+	return f
+}
+
+// is reports whether path is a file of the Bundle of one of the kinds.
+func (f bundleFiles) is(path string, kinds ...fileKind) bool {
+	if f.b == nil || path == bundle.ConfigFile || f.b.Get(path) == nil {
+		return false
+	}
+	if f.kinds == nil {
+		return true
+	}
+	return slices.Contains(kinds, f.kinds[path])
+}
+
 // locate finds what an alert is about, most precise first: a certificate
 // or CA file named anywhere in it, then a crt-list line, then the last
 // [file:line] it names. Paths are already relative: a path that is still
 // absolute is not the Bundle's.
-func locate(msg string) Problem {
+func (f bundleFiles) locate(msg string) Problem {
 	p := Problem{Message: msg}
 	for _, tok := range strings.FieldsFunc(msg, func(r rune) bool {
 		return r == ' ' || r == '\'' || r == '"' || r == '<' || r == '>' || r == '(' || r == ')' || r == ','
 	}) {
 		tok = strings.TrimRight(tok, ".:")
-		if strings.HasPrefix(tok, dirCerts) || strings.HasPrefix(tok, dirCAs) {
+		if f.is(tok, kindCert, kindCAFile) {
 			p.Path = tok
 			return p
 		}
 	}
-	if m := crtListLine.FindStringSubmatch(msg); m != nil && strings.HasPrefix(m[2], dirCrtLists) {
+	if m := crtListLine.FindStringSubmatch(msg); m != nil && f.is(m[2], kindCrtList) {
 		p.Path = m[2]
 		p.Line, _ = strconv.Atoi(m[1])
 		return p

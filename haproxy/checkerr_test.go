@@ -3,6 +3,8 @@ package haproxy
 import (
 	"errors"
 	"testing"
+
+	"hagate.io/hagate/haproxy/bundle"
 )
 
 func TestParseCheck(t *testing.T) {
@@ -16,7 +18,16 @@ func TestParseCheck(t *testing.T) {
 [ALERT]    (5941) : config : Error(s) found in configuration file : /var/lib/hagate/stage/haproxy.cfg
 [ALERT]    (5941) : config : Fatal errors found in configuration.
 `
-	ce := parseCheck(out, root, errors.New("exit status 1"))
+	b := bundle.New()
+	for _, p := range []string{"haproxy.cfg", "crt-lists/https-443.crt-list", "certs/default/weak.pem", "cas/frontend/default/gw-443.pem"} {
+		b.Add(&bundle.File{Path: p, Mode: 0o644})
+	}
+	b.State = &bundle.State{
+		Certificates: []string{"certs/default/weak.pem"},
+		CAFiles:      []string{"cas/frontend/default/gw-443.pem"},
+		CrtLists:     []bundle.CrtList{{Path: "crt-lists/https-443.crt-list"}},
+	}
+	ce := parseCheck(out, root, b, errors.New("exit status 1"))
 	want := []Problem{
 		{Path: "certs/default/weak.pem"},
 		{Path: "crt-lists/https-443.crt-list", Line: 2},

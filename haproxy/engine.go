@@ -47,8 +47,8 @@ type Reloader interface {
 
 // Observer is told what the engine does, for metrics.
 type Observer interface {
-	// Applied is called after every apply: action is none, runtime or
-	// reload; err is nil on success.
+	// Applied is called after every apply: action is an Action (none,
+	// runtime or reload); err is nil on success.
 	Applied(action string, d time.Duration, err error)
 	// RuntimeUpdates counts Runtime API changes by kind (cert, crtlist,
 	// cafile, server, map).
@@ -78,10 +78,27 @@ type EngineOptions struct {
 	Observer Observer
 }
 
+// Action is what an apply did to HAProxy.
+type Action string
+
+// Actions of an apply.
+const (
+	// ActionNone: nothing changed.
+	ActionNone Action = "none"
+	// ActionRuntime: the change was made through the Runtime API.
+	ActionRuntime Action = "runtime"
+	// ActionReload: HAProxy reloaded the configuration.
+	ActionReload Action = "reload"
+	// ActionStart: HAProxy was started on the configuration (the agent's
+	// first apply when it supervises HAProxy).
+	ActionStart Action = "start"
+)
+
 // Outcome says what an apply did.
 type Outcome struct {
-	// Action is "none", "runtime" or "reload".
-	Action string
+	// Action is ActionNone, ActionRuntime or ActionReload (ActionStart
+	// from the agent).
+	Action Action
 	// Reasons explain a reload, or list the runtime changes.
 	Reasons []string
 }
@@ -162,7 +179,7 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 	start := time.Now()
 	defer func() {
 		if e.o.Observer != nil {
-			e.o.Observer.Applied(out.Action, time.Since(start), err)
+			e.o.Observer.Applied(string(out.Action), time.Since(start), err)
 		}
 	}()
 	p := MakePlan(e.cur, b, e.o.ConfigDir)
@@ -170,24 +187,26 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		p = &Plan{Reload: true, Reasons: []string{"what HAProxy runs may differ from the files after a failed change"}}
 	}
 	if p.Empty() {
-		return Outcome{Action: "none"}, nil
+		return Outcome{Action: ActionNone}, nil
 	}
 	if !p.Reload && e.o.Runtime == nil {
 		p = &Plan{Reload: true, Reasons: []string{"no Runtime API"}}
 	}
+	written := false
 	if !p.Reload {
 		// The files first: what is on disk is always what HAProxy should
 		// run next (a master restarted in between reads it). Written, but
 		// not applied, they make a later runtime refusal a reload of b.
 		if werr := e.write(e.cur, b); werr != nil {
 			e.restore(e.cur, b)
-			return Outcome{Action: "runtime"}, fmt.Errorf("write the configuration files (nothing changed): %w", werr)
+			return Outcome{Action: ActionRuntime}, fmt.Errorf("write the configuration files (nothing changed): %w", werr)
 		}
+		written = true
 		done, rerr := e.runtime(p)
 		if rerr == nil {
 			e.cur = b
 			e.count(p)
-			return Outcome{Action: "runtime", Reasons: describe(p)}, nil
+			return Outcome{Action: ActionRuntime, Reasons: describe(p)}, nil
 		}
 		e.o.Log.Info("runtime API change refused; reloading instead", "done", done, "error", rerr.Error())
 		p = &Plan{Reload: true, Reasons: []string{"a Runtime API change was refused: " + rerr.Error()}}
@@ -197,25 +216,33 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 			e.dirty = true
 		}
 	}
-	if err := e.reload(ctx, b); err != nil {
-		return Outcome{Action: "reload", Reasons: p.Reasons}, err
+	if err := e.reload(ctx, b, written); err != nil {
+		return Outcome{Action: ActionReload, Reasons: p.Reasons}, err
 	}
 	e.dirty = false
-	return Outcome{Action: "reload", Reasons: p.Reasons}, nil
+	return Outcome{Action: ActionReload, Reasons: p.Reasons}, nil
 }
 
 // reload checks b, writes it and reloads; on failure the previous files
-// are written back.
-func (e *Engine) reload(ctx context.Context, b *bundle.Bundle) error {
-	if err := e.check(ctx, b); err != nil {
+// are written back. written says b's files were written already (by a
+// runtime change HAProxy refused): they are written back as well when b
+// does not pass the checks.
+func (e *Engine) reload(ctx context.Context, b *bundle.Bundle, written bool) error {
+	prev := e.cur
+	refused := func(err error) error {
+		if written {
+			e.restore(prev, b)
+		}
 		return err
+	}
+	if err := e.check(ctx, b); err != nil {
+		return refused(err)
 	}
 	// haproxy -c does not bind: a port another process holds would make
 	// the reload fail after HAProxy paused every listener for seconds.
-	if err := checkNewPorts(e.cur, b); err != nil {
-		return err
+	if err := checkNewPorts(prev, b); err != nil {
+		return refused(err)
 	}
-	prev := e.cur
 	if err := e.write(prev, b); err != nil {
 		e.restore(prev, b)
 		return err
@@ -308,7 +335,7 @@ func (e *Engine) runtime(p *Plan) (int, error) {
 				err = r.CommitCAFile(o.File)
 			}
 		case OpCrtListAdd:
-			err = r.AddCrtListEntry(o.File, crtListEntry(o.Line))
+			err = r.AddCrtListEntry(o.File, o.Entry)
 		case OpCrtListDel:
 			err = r.DeleteCrtListEntry(o.File, o.Line, nil)
 		case OpServerAdd:
@@ -398,22 +425,11 @@ func mapChunks(payload []byte, max int) []string {
 	return chunks
 }
 
-// crtListEntry splits a crt-list line: certificate, [options], filters.
-func crtListEntry(line string) models.SslCrtListEntry {
-	e := models.SslCrtListEntry{File: lineCert(line)}
-	rest := strings.TrimSpace(strings.TrimPrefix(line, e.File))
-	if strings.HasPrefix(rest, "[") {
-		if i := strings.Index(rest, "]"); i > 0 {
-			e.SSLBindConfig = rest[1:i]
-			rest = strings.TrimSpace(rest[i+1:])
-		}
-	}
-	e.SNIFilter = strings.Fields(rest)
-	return e
-}
-
 // check writes b into the stage folder, with its paths pointing there,
-// and runs `haproxy -c` on it.
+// and runs `haproxy -c` on it. The paths of haproxy.cfg and of the
+// crt-lists are rewritten; a Bundle without a State (read from the
+// configuration folder) keeps its crt-lists as they are: they name the
+// files it was read from.
 func (e *Engine) check(ctx context.Context, b *bundle.Bundle) error {
 	stage := e.o.StageDir
 	if err := os.RemoveAll(stage); err != nil {
@@ -422,9 +438,13 @@ func (e *Engine) check(ctx context.Context, b *bundle.Bundle) error {
 	defer os.RemoveAll(stage)
 	staged := bundle.New()
 	from, to := []byte(strings.TrimSuffix(e.o.ConfigDir, "/")+"/"), []byte(strings.TrimSuffix(stage, "/")+"/")
+	var kind map[string]fileKind
+	if b.State != nil {
+		kind = kinds(b.State)
+	}
 	for _, f := range b.Files() {
 		c := f.Content
-		if f.Path == bundle.ConfigFile || strings.HasPrefix(f.Path, dirCrtLists) {
+		if f.Path == bundle.ConfigFile || kind[f.Path] == kindCrtList {
 			c = bytes.ReplaceAll(c, from, to)
 		}
 		staged.Add(&bundle.File{Path: f.Path, Content: c, Mode: f.Mode})
@@ -439,7 +459,7 @@ func (e *Engine) check(ctx context.Context, b *bundle.Bundle) error {
 		if ctx.Err() != nil {
 			return fmt.Errorf("check: haproxy -c: %w", ctx.Err())
 		}
-		return parseCheck(string(out), stage, err)
+		return parseCheck(string(out), stage, b, err)
 	}
 	return nil
 }
@@ -491,12 +511,19 @@ func (e *Engine) write(prev, next *bundle.Bundle) error {
 	return nil
 }
 
-// removeStale removes the files of the folders hagate writes (certs/,
-// cas/, crt-lists/, maps/) that next does not hold: what an earlier run
-// left, such as the key of a Secret deleted since. Nothing else of the
-// folder is touched (in attach mode it may be shared).
+// removeStale removes the files of the folders the Bundle owns (its
+// State's Dirs: certificates, CA files, crt-lists, maps) that next does
+// not hold: what an earlier run left, such as the key of a Secret deleted
+// since. Nothing else of the folder is touched (in attach mode it may be
+// shared).
 func removeStale(dir string, next *bundle.Bundle) error {
-	for _, sub := range []string{dirCerts, dirCAs, dirCrtLists, dirMaps} {
+	if next.State == nil {
+		return nil
+	}
+	for _, sub := range next.State.Dirs {
+		if rel := strings.TrimSuffix(sub, "/"); rel == "" || !filepath.IsLocal(rel) {
+			return fmt.Errorf("write configuration: remove stale files: folder %q is not inside the configuration folder", sub)
+		}
 		root := filepath.Join(dir, sub)
 		err := filepath.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {

@@ -3,8 +3,11 @@ package haproxy
 import (
 	"bytes"
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
+
+	"github.com/haproxytech/client-native/v6/models"
 
 	"hagate.io/hagate/haproxy/bundle"
 )
@@ -43,8 +46,11 @@ type Op struct {
 	// File is the certificate, CA file, crt-list or map the op is about.
 	File string
 	// Line is the crt-list line (for OpCrtListAdd) or the certificate
-	// path (for OpCrtListDel).
+	// path (for OpCrtListDel), as the crt-list writes them.
 	Line string
+	// Entry is the crt-list line of an OpCrtListAdd, as the Runtime API
+	// takes it.
+	Entry models.SslCrtListEntry
 	// Backend and Server name a server; Params are its server-line
 	// arguments after the address, the address included.
 	Backend, Server, Params string
@@ -91,26 +97,58 @@ func (p *Plan) reload(format string, a ...any) {
 	p.Reasons = append(p.Reasons, fmt.Sprintf(format, a...))
 }
 
-// Files of a Bundle by what they are.
+// fileKind is what a file of a Bundle is, as its State says.
+type fileKind int
+
 const (
-	dirCerts    = "certs/"
-	dirCAs      = "cas/"
-	dirCrtLists = "crt-lists/"
-	dirMaps     = "maps/"
+	kindOther fileKind = iota
+	kindCert
+	kindCAFile
+	kindCrtList
+	kindMap
 )
+
+// kinds indexes a State's files by path.
+func kinds(st *bundle.State) map[string]fileKind {
+	k := map[string]fileKind{}
+	for _, p := range st.Certificates {
+		k[p] = kindCert
+	}
+	for _, p := range st.CAFiles {
+		k[p] = kindCAFile
+	}
+	for _, l := range st.CrtLists {
+		k[l.Path] = kindCrtList
+	}
+	for _, m := range st.Maps {
+		k[m.Path] = kindMap
+	}
+	return k
+}
 
 // MakePlan compares the Bundle HAProxy runs (cur, nil when nothing runs)
 // with the next one, both rendered for the configuration root root, and
 // chooses the cheapest correct path: Runtime API changes when only
 // certificates, CA files, crt-list lines, servers or map entries differ;
-// a reload otherwise. It is pure.
+// a reload otherwise. What may change at run time is read from the
+// Bundles' States; the rest of haproxy.cfg (every line but the server
+// lines the State describes) is compared as text, to be sure nothing else
+// changed. A Bundle without a State (read from disk) is reloaded. It is
+// pure.
 func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	p := &Plan{}
 	if cur == nil {
 		p.reload("nothing runs yet")
 		return p
 	}
-	abs := func(rel string) string { return strings.TrimSuffix(root, "/") + "/" + rel }
+	if cur.State == nil || next.State == nil {
+		if cur.Equal(next) {
+			return p
+		}
+		p.reload("what the Runtime API may change in the configuration is not known (it was read from disk)")
+		return p
+	}
+	abs := func(rel string) string { return bundle.Abs(root, rel) }
 
 	// haproxy.cfg: anything but server lines needs a reload.
 	oldCfg, newCfg := cur.Get(bundle.ConfigFile), next.Get(bundle.ConfigFile)
@@ -118,13 +156,27 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 		p.reload("haproxy.cfg is new")
 		return p
 	}
-	oldSk, oldSrv := parseConfig(oldCfg.Content)
-	newSk, newSrv := parseConfig(newCfg.Content)
-	if !bytes.Equal(oldSk, newSk) {
-		p.reload("haproxy.cfg changed beyond server lines (%s)", firstDiff(oldSk, newSk))
+	oldRest, err := configRest(oldCfg.Content, cur.State)
+	if err != nil {
+		p.reload("the running configuration: %v", err)
+		return p
+	}
+	newRest, err := configRest(newCfg.Content, next.State)
+	if err != nil {
+		p.reload("the next configuration: %v", err)
+		return p
+	}
+	if !bytes.Equal(oldRest, newRest) {
+		p.reload("haproxy.cfg changed beyond server lines (%s)", firstDiff(oldRest, newRest))
 	}
 
-	// Files that appear or vanish.
+	// Files that appear, vanish or change.
+	oldKinds, newKinds := kinds(cur.State), kinds(next.State)
+	oldLists, newLists := crtLists(cur.State), crtLists(next.State)
+	newMaps := map[string]bundle.Map{}
+	for _, m := range next.State.Maps {
+		newMaps[m.Path] = m
+	}
 	paths := map[string]bool{}
 	for _, f := range cur.Files() {
 		paths[f.Path] = true
@@ -139,13 +191,12 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	sort.Strings(sorted)
 
 	crtListUses := map[string]int{} // certificate path -> lines using it, in next
-	for _, q := range sorted {
-		if strings.HasPrefix(q, dirCrtLists) {
-			if f := next.Get(q); f != nil {
-				for _, l := range crtListLines(f.Content) {
-					crtListUses[lineCert(l)]++
-				}
-			}
+	for _, l := range next.State.CrtLists {
+		if next.Get(l.Path) == nil {
+			continue
+		}
+		for _, line := range l.Lines {
+			crtListUses[line.Cert]++
 		}
 	}
 
@@ -155,62 +206,66 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 		if o != nil && n != nil && bytes.Equal(o.Content, n.Content) && o.Mode == n.Mode {
 			continue
 		}
+		kind := newKinds[q]
+		if n == nil {
+			kind = oldKinds[q]
+		}
+		if o != nil && n != nil && oldKinds[q] != newKinds[q] {
+			p.reload("%s is not the same kind of file any more", q)
+			continue
+		}
 		switch {
 		case q == bundle.ConfigFile:
 			// Handled above.
-		case strings.HasPrefix(q, dirCerts):
+		case kind == kindCert:
 			switch {
 			case o != nil && n != nil:
 				setCerts = append(setCerts, Op{Kind: OpCertSet, File: abs(q), Content: n.Content})
 			case n != nil:
 				// A new certificate: usable at run time only through a
 				// crt-list line (a server "crt" changes haproxy.cfg).
+				if crtListUses[q] == 0 {
+					p.reload("certificate %s is new and no crt-list line added at run time uses it", q)
+					continue
+				}
 				newCerts = append(newCerts, Op{Kind: OpCertNew, File: abs(q), Content: n.Content})
 			default:
+				if crtListUses[q] > 0 {
+					p.reload("certificate %s is removed but still listed", q)
+					continue
+				}
 				delCerts = append(delCerts, Op{Kind: OpCertDel, File: abs(q)})
 			}
-		case strings.HasPrefix(q, dirCAs):
+		case kind == kindCAFile:
 			if o == nil || n == nil {
 				p.reload("CA file %s appears or vanishes", q)
 				continue
 			}
 			caSets = append(caSets, Op{Kind: OpCAFileSet, File: abs(q), Content: n.Content})
-		case strings.HasPrefix(q, dirCrtLists):
+		case kind == kindCrtList:
 			if o == nil || n == nil {
 				p.reload("crt-list %s appears or vanishes", q)
 				continue
 			}
-			add, del, why := diffCrtList(o.Content, n.Content, root)
+			add, del, why := diffCrtList(oldLists[q], newLists[q], root)
 			if why != "" {
 				p.reload("crt-list %s: %s", q, why)
 				continue
 			}
 			for _, l := range add {
-				listAdds = append(listAdds, Op{Kind: OpCrtListAdd, File: abs(q), Line: l})
+				listAdds = append(listAdds, Op{Kind: OpCrtListAdd, File: abs(q), Line: l.Text(root), Entry: crtListEntry(l, root)})
 			}
 			for _, c := range del {
-				listDels = append(listDels, Op{Kind: OpCrtListDel, File: abs(q), Line: c})
+				listDels = append(listDels, Op{Kind: OpCrtListDel, File: abs(q), Line: abs(c)})
 			}
-		case strings.HasPrefix(q, dirMaps):
+		case kind == kindMap:
 			if o == nil || n == nil {
 				p.reload("map %s appears or vanishes", q)
 				continue
 			}
-			maps = append(maps, Op{Kind: OpMapReplace, File: abs(q), Content: mapPayload(n.Content)})
+			maps = append(maps, Op{Kind: OpMapReplace, File: abs(q), Content: newMaps[q].Payload()})
 		default:
 			p.reload("%s changed", q)
-		}
-	}
-	// A new certificate must be used by an added crt-list line, and a
-	// removed one by no line left.
-	for _, c := range newCerts {
-		if crtListUses[c.File] == 0 {
-			p.reload("certificate %s is new and no crt-list line added at run time uses it", strings.TrimPrefix(c.File, abs("")))
-		}
-	}
-	for _, c := range delCerts {
-		if crtListUses[c.File] > 0 {
-			p.reload("certificate %s is removed but still listed", strings.TrimPrefix(c.File, abs("")))
 		}
 	}
 	if p.Reload {
@@ -226,7 +281,7 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	// Servers are added before the maps send traffic to them, and removed
 	// after the maps stopped sending it there.
 	var adds, dels []Op
-	for _, o := range diffServers(oldSrv, newSrv) {
+	for _, o := range diffServers(cur.State.Backends, next.State.Backends) {
 		if o.Kind == OpServerAdd {
 			adds = append(adds, o)
 		} else {
@@ -257,72 +312,96 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	return p
 }
 
-// server is a server line: its name and everything after it.
-type server struct {
-	name, params string
+// crtListEntry is a crt-list line as the Runtime API takes it.
+func crtListEntry(l bundle.CrtListLine, root string) models.SslCrtListEntry {
+	return models.SslCrtListEntry{File: bundle.Abs(root, l.Cert), SSLBindConfig: strings.Join(l.Options, " "), SNIFilter: slices.Clone(l.SNIFilters)}
 }
 
-// parseConfig splits haproxy.cfg into its skeleton (every line but the
-// server lines of backends, whose position is kept by a marker) and the
-// server lines by backend.
-func parseConfig(cfg []byte) ([]byte, map[string][]server) {
-	var sk bytes.Buffer
-	servers := map[string][]server{}
-	backend := ""
-	for _, line := range strings.Split(string(cfg), "\n") {
-		trimmed := strings.TrimSpace(line)
-		if !strings.HasPrefix(line, " ") && !strings.HasPrefix(line, "\t") {
-			backend = ""
-			if f := strings.Fields(line); len(f) >= 2 && f[0] == "backend" {
-				backend = f[1]
-			}
-		}
-		if backend != "" && strings.HasPrefix(trimmed, "server ") {
-			f := strings.Fields(trimmed)
-			if len(f) >= 3 {
-				servers[backend] = append(servers[backend], server{name: f[1], params: strings.Join(f[2:], " ")})
-				continue
-			}
-		}
-		sk.WriteString(line)
-		sk.WriteByte('\n')
+// crtLists indexes a State's crt-lists by path.
+func crtLists(st *bundle.State) map[string][]bundle.CrtListLine {
+	m := map[string][]bundle.CrtListLine{}
+	for _, l := range st.CrtLists {
+		m[l.Path] = l.Lines
 	}
-	return sk.Bytes(), servers
+	return m
+}
+
+// configRest is haproxy.cfg without the server lines st describes: what
+// must not change for a runtime change to do. Each described line must be
+// in the file (once per description), whatever its indentation.
+func configRest(cfg []byte, st *bundle.State) ([]byte, error) {
+	want := map[string]int{}
+	n := 0
+	for _, b := range st.Backends {
+		for _, s := range b.Servers {
+			want[s.Line()]++
+			n++
+		}
+	}
+	if n == 0 {
+		return cfg, nil
+	}
+	var rest bytes.Buffer
+	rest.Grow(len(cfg))
+	for line := range strings.Lines(string(cfg)) {
+		t := strings.TrimSpace(line)
+		if want[t] > 0 {
+			want[t]--
+			n--
+			continue
+		}
+		rest.WriteString(line)
+	}
+	if n > 0 {
+		for _, b := range st.Backends {
+			for _, s := range b.Servers {
+				if want[s.Line()] > 0 {
+					return nil, fmt.Errorf("haproxy.cfg does not hold the line %q of backend %s its description says it does", s.Line(), b.Name)
+				}
+			}
+		}
+	}
+	return rest.Bytes(), nil
 }
 
 // diffServers adds servers new in a backend and removes those gone; a
 // server whose line changed is removed and added again.
-func diffServers(cur, next map[string][]server) []Op {
+func diffServers(cur, next []bundle.Backend) []Op {
 	var adds, dels []Op
+	curBy, nextBy := map[string][]bundle.Server{}, map[string][]bundle.Server{}
 	var backends []string
-	seen := map[string]bool{}
-	for b := range cur {
-		backends = append(backends, b)
-		seen[b] = true
-	}
-	for b := range next {
-		if !seen[b] {
-			backends = append(backends, b)
+	for _, b := range cur {
+		if _, ok := curBy[b.Name]; !ok {
+			backends = append(backends, b.Name)
 		}
+		curBy[b.Name] = append(curBy[b.Name], b.Servers...)
+	}
+	for _, b := range next {
+		if _, ok := curBy[b.Name]; !ok {
+			if _, ok := nextBy[b.Name]; !ok {
+				backends = append(backends, b.Name)
+			}
+		}
+		nextBy[b.Name] = append(nextBy[b.Name], b.Servers...)
 	}
 	sort.Strings(backends)
 	for _, b := range backends {
 		o := map[string]string{}
-		for _, s := range cur[b] {
-			o[s.name] = s.params
+		for _, s := range curBy[b] {
+			o[s.Name] = s.Params
 		}
 		n := map[string]string{}
-		for _, s := range next[b] {
-			n[s.name] = s.params
+		for _, s := range nextBy[b] {
+			n[s.Name] = s.Params
 		}
-		for _, s := range cur[b] {
-			if np, ok := n[s.name]; !ok || np != s.params {
-				dels = append(dels, Op{Kind: OpServerDel, Backend: b, Server: s.name})
+		for _, s := range curBy[b] {
+			if np, ok := n[s.Name]; !ok || np != s.Params {
+				dels = append(dels, Op{Kind: OpServerDel, Backend: b, Server: s.Name})
 			}
 		}
-		for _, s := range next[b] {
-			if op, ok := o[s.name]; !ok || op != s.params {
-				adds = append(adds, Op{Kind: OpServerAdd, Backend: b, Server: s.name, Params: s.params})
+		for _, s := range nextBy[b] {
+			if op, ok := o[s.Name]; !ok || op != s.Params {
+				adds = append(adds, Op{Kind: OpServerAdd, Backend: b, Server: s.Name, Params: s.Params})
 			}
 		}
 	}
@@ -331,87 +410,59 @@ func diffServers(cur, next map[string][]server) []Op {
 	return append(dels, adds...)
 }
 
-// crtListLines are the lines of a crt-list without comments and blanks.
-func crtListLines(data []byte) []string {
-	var out []string
-	for _, l := range strings.Split(string(data), "\n") {
-		l = strings.TrimSpace(l)
-		if l == "" || strings.HasPrefix(l, "#") {
-			continue
-		}
-		out = append(out, l)
-	}
-	return out
-}
-
-// lineCert is the certificate path of a crt-list line.
-func lineCert(line string) string {
-	if i := strings.IndexAny(line, " \t"); i > 0 {
-		return line[:i]
-	}
-	return line
-}
-
-// diffCrtList returns the lines to add and the certificates whose line to
-// delete, or why the change needs a reload: the first line (the default
-// certificate) changed, or a certificate is listed twice (HAProxy deletes
-// lines by certificate).
-func diffCrtList(cur, next []byte, root string) (add, del []string, why string) {
-	o, n := crtListLines(cur), crtListLines(next)
-	if len(o) == 0 || len(n) == 0 || o[0] != n[0] {
+// diffCrtList returns the lines to add and the certificates (Bundle
+// paths) whose line to delete, or why the change needs a reload: the first
+// line (the default certificate) changed, a certificate is listed twice
+// (HAProxy deletes lines by certificate), or no line was added or removed
+// (lines moved, or comments changed).
+func diffCrtList(o, n []bundle.CrtListLine, root string) (add []bundle.CrtListLine, del []string, why string) {
+	key := func(l bundle.CrtListLine) string { return l.Text(root) }
+	if len(o) == 0 || len(n) == 0 || key(o[0]) != key(n[0]) {
 		return nil, nil, "the default certificate (first line) changed"
 	}
 	countO, countN := map[string]int{}, map[string]int{}
 	inO, inN := map[string]bool{}, map[string]bool{}
 	for _, l := range o {
-		inO[l] = true
-		countO[lineCert(l)]++
+		inO[key(l)] = true
+		countO[l.Cert]++
 	}
 	for _, l := range n {
-		inN[l] = true
-		countN[lineCert(l)]++
+		inN[key(l)] = true
+		countN[l.Cert]++
 	}
 	for _, l := range o {
-		if !inN[l] {
-			del = append(del, lineCert(l))
+		if !inN[key(l)] {
+			del = append(del, l.Cert)
 		}
 	}
 	for _, l := range n {
-		if !inO[l] {
+		if !inO[key(l)] {
 			add = append(add, l)
 		}
 	}
-	for _, l := range append(append([]string{}, add...), del...) {
-		if c := lineCert(l); countO[c] > 1 || countN[c] > 1 {
-			return nil, nil, fmt.Sprintf("certificate %s is on several lines", strings.TrimPrefix(c, root))
+	var touched []string
+	for _, l := range add {
+		touched = append(touched, l.Cert)
+	}
+	touched = append(touched, del...)
+	for _, c := range touched {
+		if countO[c] > 1 || countN[c] > 1 {
+			return nil, nil, fmt.Sprintf("certificate %s is on several lines", c)
 		}
 	}
 	// A line whose options or names change keeps its certificate: HAProxy
 	// deletes lines by certificate, so it would delete both.
 	for _, l := range add {
 		for _, d := range del {
-			if lineCert(l) == d {
-				return nil, nil, fmt.Sprintf("the line of certificate %s changes", strings.TrimPrefix(d, root))
+			if l.Cert == d {
+				return nil, nil, fmt.Sprintf("the line of certificate %s changes", d)
 			}
 		}
 	}
 	if len(add) == 0 && len(del) == 0 {
-		return nil, nil, "lines moved"
+		return nil, nil, "lines moved, or only comments changed"
 	}
 	return add, del, ""
-}
-
-// mapPayload is the map file without comments: the entries, in order.
-func mapPayload(data []byte) []byte {
-	var out bytes.Buffer
-	for _, l := range strings.Split(string(data), "\n") {
-		if t := strings.TrimSpace(l); t == "" || strings.HasPrefix(t, "#") {
-			continue
-		}
-		out.WriteString(l)
-		out.WriteByte('\n')
-	}
-	return out.Bytes()
 }
 
 // firstDiff names the first line that differs, for the log.

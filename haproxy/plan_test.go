@@ -1,9 +1,9 @@
 package haproxy
 
 import (
-	"fmt"
 	"io/fs"
 	"net"
+	"slices"
 	"strings"
 	"testing"
 
@@ -33,6 +33,9 @@ const baseList = `# Certificates of frontend https-443
 `
 
 // files builds a Bundle from path -> content; "certs/" files are 0600.
+// Its State is read from the files, the way templates describes what it
+// renders: server lines by backend, crt-list lines, map entries, which
+// files are certificates and CA files, by their folders.
 func files(m map[string]string) *bundle.Bundle {
 	b := bundle.New()
 	for p, c := range m {
@@ -42,7 +45,66 @@ func files(m map[string]string) *bundle.Bundle {
 		}
 		b.Add(&bundle.File{Path: p, Content: []byte(c), Mode: fsMode(mode)})
 	}
+	b.State = describeFiles(b)
 	return b
+}
+
+// describeFiles reads a test Bundle's State from its files (test Bundles are
+// written by hand; templates describes what it renders from the IR).
+func describeFiles(b *bundle.Bundle) *bundle.State {
+	st := &bundle.State{Dirs: []string{"certs/", "cas/", "crt-lists/", "maps/"}}
+	for _, f := range b.Files() {
+		switch {
+		case f.Path == bundle.ConfigFile:
+			backend := -1
+			for _, line := range strings.Split(string(f.Content), "\n") {
+				fl := strings.Fields(line)
+				switch {
+				case len(fl) >= 2 && fl[0] == "backend":
+					st.Backends = append(st.Backends, bundle.Backend{Name: fl[1]})
+					backend = len(st.Backends) - 1
+				case len(fl) >= 2 && (fl[0] == "frontend" || fl[0] == "global" || fl[0] == "defaults"):
+					backend = -1
+				case len(fl) >= 3 && fl[0] == "server" && backend >= 0:
+					st.Backends[backend].Servers = append(st.Backends[backend].Servers, bundle.Server{Name: fl[1], Params: strings.Join(fl[2:], " ")})
+				case len(fl) >= 2 && fl[0] == "bind" && !strings.Contains(fl[1], "@"):
+					st.Binds = append(st.Binds, strings.Split(fl[1], ",")...)
+				}
+			}
+		case strings.HasPrefix(f.Path, "certs/"):
+			st.Certificates = append(st.Certificates, f.Path)
+		case strings.HasPrefix(f.Path, "cas/"):
+			st.CAFiles = append(st.CAFiles, f.Path)
+		case strings.HasPrefix(f.Path, "crt-lists/"):
+			l := bundle.CrtList{Path: f.Path}
+			for _, line := range strings.Split(string(f.Content), "\n") {
+				fl := strings.Fields(line)
+				if len(fl) == 0 || strings.HasPrefix(fl[0], "#") {
+					continue
+				}
+				cl := bundle.CrtListLine{Cert: strings.TrimPrefix(fl[0], root+"/")}
+				rest := fl[1:]
+				if len(rest) > 0 && strings.HasPrefix(rest[0], "[") {
+					opts := strings.Join(rest, " ")
+					end := strings.Index(opts, "]")
+					cl.Options = []string{opts[1:end]}
+					rest = strings.Fields(opts[end+1:])
+				}
+				cl.SNIFilters = rest
+				l.Lines = append(l.Lines, cl)
+			}
+			st.CrtLists = append(st.CrtLists, l)
+		case strings.HasPrefix(f.Path, "maps/"):
+			mp := bundle.Map{Path: f.Path}
+			for _, line := range strings.Split(string(f.Content), "\n") {
+				if k, v, ok := strings.Cut(line, " "); ok && !strings.HasPrefix(k, "#") {
+					mp.Entries = append(mp.Entries, bundle.MapEntry{Key: k, Value: v})
+				}
+			}
+			st.Maps = append(st.Maps, mp)
+		}
+	}
+	return st
 }
 
 func base() map[string]string {
@@ -151,11 +213,105 @@ func TestMakePlan(t *testing.T) {
 }
 
 func TestMapPayloadKeepsOrder(t *testing.T) {
-	got := string(mapPayload([]byte("# suffixes\n.b.example.com x\n.example.com y\n")))
-	if got != ".b.example.com x\n.example.com y\n" {
+	m := bundle.Map{Entries: []bundle.MapEntry{{Key: ".b.example.com", Value: "x"}, {Key: ".example.com", Value: "y"}}}
+	if got := string(m.Payload()); got != ".b.example.com x\n.example.com y\n" {
 		t.Errorf("payload %q", got)
 	}
-	_ = fmt.Sprint()
+}
+
+// The State decides what is a runtime change; the rest of haproxy.cfg
+// only guards that nothing else changed.
+func TestMakePlanReadsTheState(t *testing.T) {
+	cur := files(base())
+	t.Run("a Bundle without a State reloads unless the files are the same", func(t *testing.T) {
+		disk := files(base())
+		disk.State = nil
+		for _, pair := range [][2]*bundle.Bundle{{disk, cur}, {cur, disk}} {
+			if p := MakePlan(pair[0], pair[1], root); !p.Empty() {
+				t.Errorf("same files: plan %+v", p)
+			}
+		}
+		next := files(with(base(), map[string]string{"certs/default/foo.pem": "FOO2"}))
+		if p := MakePlan(disk, next, root); !p.Reload || !strings.Contains(p.Reasons[0], "not known") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("a server line the State describes but haproxy.cfg lacks reloads", func(t *testing.T) {
+		next := files(base())
+		next.State.Backends[0].Servers[0].Params += " check"
+		if p := MakePlan(cur, next, root); !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "does not hold the line") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("a server line the State does not describe is part of the rest", func(t *testing.T) {
+		next := files(with(base(), map[string]string{
+			"haproxy.cfg": strings.Replace(baseCfg, "server 10.0.0.2:8080 10.0.0.2:8080", "server 10.0.0.3:8080 10.0.0.3:8080", 1),
+		}))
+		next.State.Backends[0].Servers = next.State.Backends[0].Servers[:1]
+		if p := MakePlan(cur, next, root); !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "beyond server lines") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("the indentation of server lines does not matter", func(t *testing.T) {
+		next := files(with(base(), map[string]string{
+			"haproxy.cfg": strings.Replace(baseCfg, "    server 10.0.0.2:8080 10.0.0.2:8080", "\tserver 10.0.0.4:8080 10.0.0.4:8080", 1),
+		}))
+		p := MakePlan(cur, next, root)
+		if p.Reload || ops(p) != "server-add default_web_80/10.0.0.4:8080; server-del default_web_80/10.0.0.2:8080" {
+			t.Errorf("plan %+v: %s", p, ops(p))
+		}
+	})
+	t.Run("a file that changes kind reloads", func(t *testing.T) {
+		next := files(base())
+		next.State.Certificates = slices.DeleteFunc(slices.Clone(next.State.Certificates), func(p string) bool { return p == "certs/default/foo.pem" })
+		next.State.CAFiles = append(next.State.CAFiles, "certs/default/foo.pem")
+		next.Add(&bundle.File{Path: "certs/default/foo.pem", Content: []byte("CA"), Mode: 0o644})
+		if p := MakePlan(cur, next, root); !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "kind") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("a file the State does not describe reloads when it changes", func(t *testing.T) {
+		next := files(with(base(), map[string]string{"errors/503.http": "HTTP/1.0 503\r\n\r\n"}))
+		if p := MakePlan(cur, next, root); !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "errors/503.http changed") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("map entries come from the State, comments left out", func(t *testing.T) {
+		next := files(with(base(), map[string]string{"maps/https-443.hosts.map": "# exact request hosts\nbar.example.com x\nfoo.example.com y\n"}))
+		p := MakePlan(cur, next, root)
+		if p.Reload || len(p.Ops) != 1 || string(p.Ops[0].Content) != "bar.example.com x\nfoo.example.com y\n" {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("a crt-list line is added with its entry", func(t *testing.T) {
+		next := files(with(base(), map[string]string{
+			"certs/default/bar.pem":        "BAR",
+			"crt-lists/https-443.crt-list": baseList + "/etc/hagate/certs/default/bar.pem [ssl-min-ver TLSv1.3] bar.example.com *.bar.example.com\n",
+		}))
+		p := MakePlan(cur, next, root)
+		if p.Reload || len(p.Ops) != 2 {
+			t.Fatalf("plan %+v", p)
+		}
+		e := p.Ops[1].Entry
+		if e.File != "/etc/hagate/certs/default/bar.pem" || e.SSLBindConfig != "ssl-min-ver TLSv1.3" || strings.Join(e.SNIFilter, ",") != "bar.example.com,*.bar.example.com" {
+			t.Errorf("entry %+v", e)
+		}
+	})
+	t.Run("only comments of a crt-list changed", func(t *testing.T) {
+		next := files(with(base(), map[string]string{"crt-lists/https-443.crt-list": strings.Replace(baseList, "# listener default/gw/foo", "# listener default/gw/foo2", 1)}))
+		if p := MakePlan(cur, next, root); !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "comments") {
+			t.Errorf("plan %+v", p)
+		}
+	})
+	t.Run("servers of two backends with the same line", func(t *testing.T) {
+		two := baseCfg + "\nbackend default_web_81 from tcp\n    server 10.0.0.1:8080 10.0.0.1:8080\n"
+		cur := files(with(base(), map[string]string{"haproxy.cfg": two}))
+		next := files(with(base(), map[string]string{"haproxy.cfg": baseCfg + "\nbackend default_web_81 from tcp\n"}))
+		p := MakePlan(cur, next, root)
+		if p.Reload || ops(p) != "server-del default_web_81/10.0.0.1:8080" {
+			t.Errorf("plan %+v: %s", p, ops(p))
+		}
+	})
 }
 
 func fsMode(m int) fs.FileMode { return fs.FileMode(m) }

@@ -13,10 +13,17 @@ import (
 
 // Binds are the TCP addresses a Bundle's haproxy.cfg binds, as
 // "host:port" ("127.0.0.1:443", "[::1]:443", ":::443" for every address),
-// unix sockets aside; a bind line with several addresses gives each.
+// unix sockets aside: those its State lists, or for a Bundle read from
+// disk (no State), those its bind lines name.
 func Binds(b *bundle.Bundle) map[string]bool {
 	out := map[string]bool{}
 	if b == nil {
+		return out
+	}
+	if b.State != nil {
+		for _, a := range b.State.Binds {
+			out[a] = true
+		}
 		return out
 	}
 	f := b.Get(bundle.ConfigFile)
@@ -26,7 +33,9 @@ func Binds(b *bundle.Bundle) map[string]bool {
 	return bindsOf(f.Content)
 }
 
-// bindsOf reads the bind addresses of a haproxy.cfg.
+// bindsOf reads the bind addresses of a haproxy.cfg hagate did not render
+// in this process (read from disk): every "bind" line's first word, unix
+// sockets aside; a bind line with several addresses gives each.
 func bindsOf(cfg []byte) map[string]bool {
 	out := map[string]bool{}
 	for _, line := range strings.Split(string(cfg), "\n") {

@@ -191,7 +191,7 @@ func (a *Agent) converge(ctx context.Context, snap *snapshot.Snapshot, out *pipe
 // the error says why, and the next Update applies the wanted one.
 func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, out *pipeline.Output) (*pipeline.Output, haproxy.Outcome, error) {
 	install := func(ctx context.Context, b *bundle.Bundle) (haproxy.Outcome, error) {
-		return haproxy.Outcome{Action: "start"}, a.engine.Install(ctx, b)
+		return haproxy.Outcome{Action: haproxy.ActionStart}, a.engine.Install(ctx, b)
 	}
 	out, res, installErr := a.converge(ctx, snap, out, install)
 	if installErr != nil {

@@ -11,6 +11,7 @@ import (
 
 	"hagate.io/hagate/controller/files"
 	"hagate.io/hagate/controller/pipeline"
+	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/render/snapshot"
 )
 
@@ -177,9 +178,9 @@ func (d *dirRun) apply(ctx context.Context) {
 	d.failed = false
 	d.backoff.Reset()
 	switch res.Action {
-	case "none":
+	case haproxy.ActionNone:
 		a.o.Log.V(1).Info("nothing to change")
-	case "start":
+	case haproxy.ActionStart:
 		a.o.Log.Info("applied", "action", "start", "duration", time.Since(start).String())
 	default:
 		a.o.Log.Info("applied", "action", res.Action, "why", strings.Join(res.Reasons, "; "), "duration", time.Since(start).String())

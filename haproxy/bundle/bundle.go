@@ -1,7 +1,7 @@
 // Package bundle holds the Bundle: the exact set of files HAProxy reads
 // (haproxy.cfg, crt-lists, maps, PEM files), with their paths relative to the
-// configuration root and their modes, and writes it to a directory
-// atomically.
+// configuration root and their modes, and what of them the Runtime API can
+// change, as data (State); it writes the files to a directory atomically.
 package bundle
 
 import (
@@ -30,9 +30,15 @@ type File struct {
 // Secret reports whether the file holds private key material.
 func (f *File) Secret() bool { return f.Mode&0o077 == 0 }
 
-// Bundle is a set of files.
+// Bundle is a set of files, and the description of what in them the
+// Runtime API can change.
 type Bundle struct {
 	files map[string]*File
+	// State describes the files' servers, crt-list lines, map entries,
+	// certificates and CA files, bind addresses and folders; nil when
+	// unknown (a Bundle read from disk), which makes any change to it a
+	// reload.
+	State *State
 }
 
 // New returns an empty Bundle.
@@ -55,7 +61,8 @@ func (b *Bundle) Files() []*File {
 }
 
 // Equal reports whether two Bundles hold the same files with the same
-// content and modes.
+// content and modes (their States are not compared: they describe the
+// files).
 func (b *Bundle) Equal(o *Bundle) bool {
 	if len(b.files) != len(o.files) {
 		return false

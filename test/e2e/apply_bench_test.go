@@ -21,6 +21,7 @@ import (
 
 	"hagate.io/hagate/controller/agent"
 	"hagate.io/hagate/controller/metrics"
+	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/metricstest"
@@ -133,7 +134,7 @@ func BenchmarkCertRotation(b *testing.B) {
 				w.snap.Secrets = w.certs
 				want := w.certs[target].Data[corev1.TLSCertKey]
 				b.StartTimer()
-				if _, res, err := a.Update(context.Background(), w.snap); err != nil || res.Action != "runtime" {
+				if _, res, err := a.Update(context.Background(), w.snap); err != nil || res.Action != haproxy.ActionRuntime {
 					b.Fatalf("update: %v %+v", err, res)
 				}
 				for {
@@ -197,7 +198,7 @@ func BenchmarkReload(b *testing.B) {
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
 				w.snap.HTTPRoutes = append(w.snap.HTTPRoutes, benchRoute(n+i))
-				if _, res, err := a.Update(context.Background(), w.snap); err != nil || res.Action != "reload" {
+				if _, res, err := a.Update(context.Background(), w.snap); err != nil || res.Action != haproxy.ActionReload {
 					b.Fatalf("update: %v %+v", err, res)
 				}
 			}
