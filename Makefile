@@ -3,9 +3,12 @@
 GO      ?= go
 BIN     := bin/hagate
 KUBE_APISERVER := .local/bin/kube-apiserver
+# staticcheck for make lint, pinned; installed into .local/bin by go install.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .local/bin/staticcheck
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test conformance golden lint bench run clean kube-apiserver cluster-up cluster-down
+.PHONY: help deps build test conformance golden lint staticcheck bench run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -28,12 +31,22 @@ conformance: deps kube-apiserver ## run the Gateway API conformance suite (v1.6.
 golden: ## rewrite the golden files testdata/*/out/ from testdata/*/in.yaml
 	$(GO) test ./controller/pipeline -run TestGolden -count=1 -update
 
-lint: ## gofmt (must list no file), go vet, and staticcheck when on PATH
+lint: staticcheck ## gofmt (must list no file), go vet and staticcheck (pinned, STATICCHECK_VERSION), also with -tags conformance; fails on any finding
 	@unformatted="$$(gofmt -l .)"; \
 	if [ -n "$$unformatted" ]; then echo "gofmt: these files need formatting (gofmt -w):"; echo "$$unformatted"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./conformance/...
-	@if command -v staticcheck >/dev/null 2>&1; then echo staticcheck ./...; staticcheck ./...; else echo "staticcheck not on PATH: skipped"; fi
+	$(STATICCHECK) ./...
+	$(STATICCHECK) -tags conformance ./conformance/...
+
+staticcheck: ## install the pinned staticcheck (STATICCHECK_VERSION) into .local/bin from the Go module proxy, unless installed already
+	@have="$$($(GO) version -m $(STATICCHECK) 2>/dev/null | awk '$$1 == "mod" && $$2 == "honnef.co/go/tools" {print $$3}')"; \
+	if [ "$$have" = "$(STATICCHECK_VERSION)" ]; then \
+		echo "$(STATICCHECK): honnef.co/go/tools $(STATICCHECK_VERSION), up to date"; \
+	else \
+		echo "installing $(STATICCHECK) from honnef.co/go/tools $(STATICCHECK_VERSION)"; \
+		GOBIN="$(CURDIR)/.local/bin" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
+	fi
 
 bench: ## run the render benchmark
 	$(GO) test ./render -run '^$$' -bench . -benchmem
