@@ -101,6 +101,8 @@ func (p *Plan) reload(format string, a ...any) {
 type fileKind int
 
 const (
+	// kindOther is haproxy.cfg, or a file the State does not describe:
+	// any change to it reloads.
 	kindOther fileKind = iota
 	kindCert
 	kindCAFile
@@ -133,8 +135,8 @@ func kinds(st *bundle.State) map[string]fileKind {
 // a reload otherwise. What may change at run time is read from the
 // Bundles' States; the rest of haproxy.cfg (every line but the server
 // lines the State describes) is compared as text, to be sure nothing else
-// changed. A Bundle without a State (read from disk) is reloaded. It is
-// pure.
+// changed. A Bundle without a State (read from disk) is reloaded unless
+// both hold the same files. It is pure.
 func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	p := &Plan{}
 	if cur == nil {
