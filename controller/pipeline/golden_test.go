@@ -12,6 +12,53 @@
 //     of the PEM), so that a diff shows whether render or templates
 //     changed;
 //   - warnings.txt, when rendering warned.
+//
+// The comment at the top of in.yaml says in prose what the case expects,
+// and "# expect:" lines (anywhere in in.yaml, one assertion a line) say it
+// in a form the test verifies against the rendered files. Every case has
+// at least one; a line starting "# expect" that does not parse fails the
+// test. The forms:
+//
+//	# expect: <file> contains "<text>"
+//	# expect: <file> contains "<text>" <N> times
+//	# expect: <file> lacks "<text>"
+//	# expect: <file> exists
+//	# expect: <file> absent
+//	# expect: condition <object> [<part>] <Type>=<Status> [<Reason>] [message contains "<text>"]
+//	# expect: no condition <object> [<part>] <Type>
+//	# expect: no status <object> [parent ... | ancestor ...]
+//	# expect: attachedRoutes <object> listener <name> = <N>
+//	# expect: supportedKinds <object> listener <name> = [<Kind>, ...]
+//
+// where
+//
+//   - <file> is a path under out/: haproxy.cfg, crt-lists/https-443.crt-list,
+//     maps/..., status.yaml, ir.yaml, pem-files.txt, warnings.txt;
+//   - "<text>" is a Go-quoted string ("say \"hi\"", "\n" for a newline),
+//     found as is; "<N> times" counts non-overlapping occurrences;
+//   - <object> is "<Kind> <namespace>/<name>", or "GatewayClass <name>";
+//   - <part> narrows the object to one entry of its status: "listener
+//     <name>" (a Gateway's status.listeners), "parent [<ns>/]<gateway>
+//     [section <s>] [port <n>]" (a route's status.parents) or "ancestor
+//     [<ns>/]<gateway>" (a policy's status.ancestors). A parent or ancestor
+//     is matched on its whole reference: name, namespace (the object's own
+//     when not written), and the sectionName and port the reference has;
+//   - <Status> is True, False or Unknown; the reason and the message text
+//     are checked when given.
+//
+// For example:
+//
+//	# expect: crt-lists/https-443.crt-list contains "foo.example.com"
+//	# expect: haproxy.cfg contains "\n    server " 2 times
+//	# expect: haproxy.cfg lacks "verifyhost"
+//	# expect: condition Gateway default/gw listener https ResolvedRefs=False InvalidCertificateRef
+//	# expect: condition HTTPRoute default/r parent gw Accepted=True
+//	# expect: condition HTTPRoute default/r parent gw section http port 8080 Accepted=False NoMatchingParent
+//	# expect: condition BackendTLSPolicy default/p ancestor gw Accepted=False NoValidCACertificate
+//	# expect: no status HTTPRoute default/theirs
+//	# expect: attachedRoutes Gateway default/gw listener http = 1
+//
+// The assertions are parsed and checked in expect_test.go.
 package pipeline
 
 import (
@@ -72,6 +119,7 @@ func TestGolden(t *testing.T) {
 		t.Fatal("no golden cases under testdata/")
 	}
 	ca := pki.NewCAValid(t, "hagate test CA", time.Date(2000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(2050, 1, 1, 0, 0, 0, 0, time.UTC))
+	assertions := 0
 	for _, in := range dirs {
 		dir := filepath.Dir(in)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
@@ -84,6 +132,11 @@ func TestGolden(t *testing.T) {
 			want := goldenFiles(t, b, warnings)
 			want[irFile] = goldenIR(t, snap, o)
 			compareGolden(t, filepath.Join(dir, "out"), want)
+			data, err := os.ReadFile(in)
+			if err != nil {
+				t.Fatal(err)
+			}
+			assertions += checkExpectations(t, in, data, want)
 
 			// The same input, rendered for a real folder, passes haproxy -c.
 			tmp := t.TempDir()
@@ -107,6 +160,7 @@ func TestGolden(t *testing.T) {
 			}
 		})
 	}
+	t.Logf("%d cases, %d assertions", len(dirs), assertions)
 }
 
 // irFile is the IR of a case under out/.
