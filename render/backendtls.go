@@ -131,7 +131,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 			invalid(gwapiv1.BackendTLSPolicyReasonNoValidCACertificate, "No CA certificate reference is usable: requests to the targeted backends fail rather than reach them unverified.")
 			return
 		}
-		pc.ca = &ir.CAFile{Path: fmt.Sprintf("cas/policy/%s/%s", pc.p.Namespace, fileName(pc.p.Name)), PEM: bundle.Bytes(), Origin: policyOrigin(pc.p)}
+		pc.ca = &ir.CAFile{Path: ir.DirCAs + fmt.Sprintf("policy/%s/%s", pc.p.Namespace, fileName(pc.p.Name)), PEM: bundle.Bytes(), Origin: policyOrigin(pc.p)}
 		up.CAFile = pc.ca.Path
 	default:
 		invalid(gwapiv1.PolicyReasonInvalid, "validation sets neither caCertificateRefs nor wellKnownCACertificates.")

@@ -151,7 +151,7 @@ func certificateFile(sec *corev1.Secret) (string, []byte, []*x509.Certificate, e
 		return "", nil, nil, fmt.Errorf("%s: %v", corev1.TLSPrivateKeyKey, err)
 	}
 	_ = pem.Encode(&out, &pem.Block{Type: "PRIVATE KEY", Bytes: der})
-	return path.Join("certs", sec.Namespace, fileName(sec.Name)), out.Bytes(), chain, nil
+	return ir.DirCerts + path.Join(sec.Namespace, fileName(sec.Name)), out.Bytes(), chain, nil
 }
 
 // parseKey reads the first private key block: PKCS#8, PKCS#1 RSA or SEC 1

@@ -73,15 +73,6 @@ func (l *listenerCtx) top(typ gwapiv1.ListenerConditionType) ([]finding, bool) {
 	return out, len(out) > 0
 }
 
-// topRank is the rank of the highest finding of a type, 0 when none.
-func (l *listenerCtx) topRank(typ gwapiv1.ListenerConditionType) int {
-	fs, ok := l.top(typ)
-	if !ok {
-		return 0
-	}
-	return fs[0].rank
-}
-
 // joined is the reason of the first finding and the findings' sentences.
 func joined(fs []finding) (gwapiv1.ListenerConditionReason, string) {
 	msgs := make([]string, len(fs))

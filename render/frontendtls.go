@@ -100,7 +100,7 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 	}
 	if bundle.Len() > 0 {
 		v.ca = &ir.CAFile{
-			Path:   fmt.Sprintf("cas/frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d", g.gw.Name, port))),
+			Path:   ir.DirCAs + fmt.Sprintf("frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d", g.gw.Name, port))),
 			PEM:    bundle.Bytes(),
 			Origin: origin,
 		}

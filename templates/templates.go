@@ -70,6 +70,8 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"weightedBackends":       weightedBackends,
 	"serverAddr":             serverAddr,
 	"quoted":                 quoted,
+	"crtListPath":            crtListPath,
+	"mapPath":                mapPath,
 	"systemCA":               func() string { return ir.SystemCA },
 	"sniCond":                sniCond,
 	"tcpBackends": func(c *ir.Config) bool {

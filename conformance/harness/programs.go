@@ -47,7 +47,6 @@ type API struct {
 type program struct {
 	name string
 	cmd  *exec.Cmd
-	done chan struct{}
 }
 
 // volumeDirs writes the Pod's volumes under dir (Secret and ConfigMap

@@ -176,7 +176,7 @@ func replicas(d *appsv1.Deployment) int32 {
 func replicasManagers(d *appsv1.Deployment) []string {
 	var out []string
 	for _, m := range d.ManagedFields {
-		if m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.Raw), `"f:replicas"`) {
+		if m.FieldsV1 != nil && strings.Contains(string(m.FieldsV1.GetRawBytes()), `"f:replicas"`) {
 			out = append(out, fmt.Sprintf("%s (%s %s)", m.Manager, m.Operation, m.Subresource))
 		}
 	}
