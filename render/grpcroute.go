@@ -39,7 +39,8 @@ func (t *translator) compileGRPCRule(r *gwapiv1.GRPCRoute, i int) (*compiledRule
 		if err != nil {
 			return nil, fmt.Errorf("match %d: %v", j, err)
 		}
-		im.Comment = fmt.Sprintf("%s match %d", cr.comment, j)
+		im.Place = cr.place
+		im.Place.Match = j
 		im.Rule = cr.name
 		cr.matches = append(cr.matches, im)
 		var rank grpcRank

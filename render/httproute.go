@@ -17,9 +17,9 @@ import (
 // not depend on the frontend.
 type compiledRule struct {
 	name string
-	// origin is the route the rule belongs to.
+	// origin is the route the rule belongs to, place the rule in it.
 	origin   ir.Origin
-	comment  string
+	place    ir.Place
 	matches  []ir.Match
 	reqHdr   *ir.HeaderModifier
 	respHdr  *ir.HeaderModifier
@@ -46,14 +46,14 @@ type grpcRank struct {
 func newRule(kind string, o metav1.Object, i int, name *gwapiv1.SectionName) (*compiledRule, error) {
 	cr := &compiledRule{
 		name:    fmt.Sprintf("%s/%s/%d", o.GetNamespace(), o.GetName(), i),
-		origin:  ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()},
-		comment: fmt.Sprintf("%s %s/%s rule %d", kind, o.GetNamespace(), o.GetName(), i),
+		origin: ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()},
+		place:  ir.Place{Rule: i, Match: -1},
 	}
 	if name != nil && *name != "" {
 		if len(validation.IsDNS1123Label(string(*name))) > 0 {
 			return nil, fmt.Errorf("rule name %q is not a valid section name (lower-case letters, digits and '-')", *name)
 		}
-		cr.comment += fmt.Sprintf(" (%s)", *name)
+		cr.place.RuleName = string(*name)
 	}
 	return cr, nil
 }
@@ -109,7 +109,8 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 		if err != nil {
 			return nil, fmt.Errorf("match %d: %v", j, err)
 		}
-		im.Comment = fmt.Sprintf("%s match %d", cr.comment, j)
+		im.Place = cr.place
+		im.Place.Match = j
 		im.Rule = cr.name
 		cr.matches = append(cr.matches, im)
 	}

@@ -13,7 +13,7 @@ import (
 func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 	r := &ir.Rule{
 		Name:            cr.name,
-		Comment:         cr.comment,
+		Place:           cr.place,
 		Origin:          cr.origin,
 		RequestHeaders:  cr.reqHdr,
 		ResponseHeaders: cr.respHdr,

@@ -70,6 +70,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"weightedBackends":       weightedBackends,
 	"serverAddr":             serverAddr,
 	"quoted":                 quoted,
+	"where":                  where,
 	"crtListPath":            crtListPath,
 	"mapPath":                mapPath,
 	"systemCA":               func() string { return ir.SystemCA },
@@ -564,4 +565,17 @@ func serverAddr(s ir.Server) string {
 		return fmt.Sprintf("[%s]:%d", s.Address, s.Port)
 	}
 	return fmt.Sprintf("%s:%d", s.Address, s.Port)
+}
+
+// where names a rule or match by its route: "HTTPRoute ns/name rule 0
+// (name) match 1".
+func where(o ir.Origin, p ir.Place) string {
+	s := fmt.Sprintf("%s %s/%s rule %d", o.Kind, o.Namespace, o.Name, p.Rule)
+	if p.RuleName != "" {
+		s += " (" + p.RuleName + ")"
+	}
+	if p.Match >= 0 {
+		s += fmt.Sprintf(" match %d", p.Match)
+	}
+	return s
 }

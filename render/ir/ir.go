@@ -274,11 +274,20 @@ type CrtListEntry struct {
 	Origin Origin
 }
 
+// Place is where a rule or match sits in its route: the rule's index and
+// name (sectionName, may be empty) and the match's index (-1 for a rule).
+// With the Origin it names every line a rule or match writes.
+type Place struct {
+	Rule     int
+	RuleName string
+	Match    int
+}
+
 // Match is one route match: when its conditions hold on a request of its
 // virtual host, the request goes to Rule.
 type Match struct {
-	// Comment describes the route, rule and match.
-	Comment string
+	// Place is the match's rule and index in its route (Origin).
+	Place Place
 	// VHost is the virtual host the match belongs to.
 	VHost string
 	// PathExact, when set, is the exact path required.
@@ -315,8 +324,8 @@ type StringMatch struct {
 type Rule struct {
 	// Name identifies the rule: "namespace/route/index".
 	Name string
-	// Comment names the route rule.
-	Comment string
+	// Place is the rule's index and name in its route (Origin).
+	Place Place
 	// Redirect, when set, answers with a redirect and nothing else.
 	Redirect *Redirect
 	// Rewrite, when set, changes the request's host and path before it
