@@ -31,7 +31,11 @@ type listenerCtx struct {
 	// expired are notes on served but expired certificates.
 	expired  []string
 	attached int32
-	kind     listenerKind
+	// attachedSet holds the routes attached (t.routes[l] as a set), and
+	// attachedKinds counts them by kind: attaching stays linear in routes.
+	attachedSet   map[*route]bool
+	attachedKinds map[string]int
+	kind          listenerKind
 	// validation is the client-certificate validation of the listener's
 	// port (HTTPS listeners), nil when none.
 	validation *portValidation

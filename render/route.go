@@ -183,14 +183,14 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 			}
 			continue
 		}
-		already := false
+		already := l.attachedSet[r]
 		var rival *route
-		for _, a := range t.routes[l] {
-			if a.route == r {
-				already = true
-			}
-			if rival == nil && (a.kind == kindHTTPRoute && r.kind == kindGRPCRoute || a.kind == kindGRPCRoute && r.kind == kindHTTPRoute) && hostsIntersect(a.hostnames, hosts) {
-				rival = a.route
+		if other := rivalKind(r.kind); other != "" && l.attachedKinds[other] > 0 {
+			for _, a := range t.routes[l] {
+				if a.kind == other && hostsIntersect(a.hostnames, hosts) {
+					rival = a.route
+					break
+				}
 			}
 		}
 		if rival != nil {
@@ -201,6 +201,11 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 		}
 		if !already {
 			t.routes[l] = append(t.routes[l], &attachedRoute{route: r, hostnames: hosts})
+			if l.attachedSet == nil {
+				l.attachedSet, l.attachedKinds = map[*route]bool{}, map[string]int{}
+			}
+			l.attachedSet[r] = true
+			l.attachedKinds[r.kind]++
 			l.attached++
 		}
 		attachedTo = append(attachedTo, string(l.spec.Name))
@@ -209,6 +214,18 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 		return false, reason, msg
 	}
 	return true, gwapiv1.RouteReasonAccepted, fmt.Sprintf("The route is attached to listener(s) %s.", strings.Join(attachedTo, ", "))
+}
+
+// rivalKind is the kind of route that may not share a listener's
+// hostname with routes of kind k ("" when none).
+func rivalKind(k string) string {
+	switch k {
+	case kindHTTPRoute:
+		return kindGRPCRoute
+	case kindGRPCRoute:
+		return kindHTTPRoute
+	}
+	return ""
 }
 
 // hostsIntersect reports whether two sets of hostname patterns ("" for
