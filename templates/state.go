@@ -35,12 +35,31 @@ func crtListState(p string, tb *ir.TLSBind) bundle.CrtList {
 }
 
 // mapState is a map's entries as addMap writes them.
-func mapState(p string, entries []ir.MapEntry) bundle.Map {
-	m := bundle.Map{Path: p, Entries: make([]bundle.MapEntry, 0, len(entries))}
+func mapState(p, kind string, entries []ir.MapEntry) bundle.Map {
+	l := mapLookups[kind]
+	m := bundle.Map{Path: p, Ordered: l.ordered, Level: l.level, Entries: make([]bundle.MapEntry, 0, len(entries))}
 	for _, e := range entries {
 		m.Entries = append(m.Entries, bundle.MapEntry{Key: e.Key, Value: e.Value})
 	}
 	return m
+}
+
+// mapLookups say how haproxy.cfg looks each kind of map up (see
+// bundle.Map): suffix maps (map_end) take the first match in file order;
+// the others are exact lookups (map_str). A request's lookups chain from
+// the highest level down: its host (or SNI) finds a virtual host (level
+// 2), the virtual host and path a rule (1), the rule a backend (0).
+var mapLookups = map[string]struct {
+	ordered bool
+	level   int
+}{
+	"hosts":        {false, 2},
+	"suffixes":     {true, 2},
+	"sni-hosts":    {false, 2},
+	"sni-suffixes": {true, 2},
+	"paths":        {false, 1},
+	"prefixes":     {false, 1},
+	"rules":        {false, 0},
 }
 
 // bindAddrs are the TCP addresses of a bind line, from what the bindAddr

@@ -148,13 +148,13 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 		if fe.Socket == "" {
 			st.Binds = append(st.Binds, bindAddrs(bind, fe.Addresses, fe.Port)...)
 		}
-		addMap(b, mapPath(fe.Name, "hosts"), "exact request hosts", fe.HostExact)
-		addMap(b, mapPath(fe.Name, "suffixes"), "request host suffixes, most specific first", fe.HostSuffix)
-		addMap(b, mapPath(fe.Name, "sni-hosts"), "exact SNI names to listeners", fe.SNIExact)
-		addMap(b, mapPath(fe.Name, "sni-suffixes"), "SNI suffixes to listeners, most specific first", fe.SNISuffix)
-		addMap(b, mapPath(fe.Name, "paths"), "exact paths of virtual hosts to rules", fe.PathExact)
-		addMap(b, mapPath(fe.Name, "prefixes"), "path prefixes of virtual hosts to rules", fe.PathPrefix)
-		addMap(b, mapPath(fe.Name, "rules"), "rules to their one backend", fe.RuleBackends)
+		addMap(b, fe.Name, "hosts", "exact request hosts", fe.HostExact)
+		addMap(b, fe.Name, "suffixes", "request host suffixes, most specific first", fe.HostSuffix)
+		addMap(b, fe.Name, "sni-hosts", "exact SNI names to listeners", fe.SNIExact)
+		addMap(b, fe.Name, "sni-suffixes", "SNI suffixes to listeners, most specific first", fe.SNISuffix)
+		addMap(b, fe.Name, "paths", "exact paths of virtual hosts to rules", fe.PathExact)
+		addMap(b, fe.Name, "prefixes", "path prefixes of virtual hosts to rules", fe.PathPrefix)
+		addMap(b, fe.Name, "rules", "rules to their one backend", fe.RuleBackends)
 	}
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})
@@ -171,17 +171,18 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	return &Output{Bundle: b, Origins: origins}, nil
 }
 
-func addMap(b *bundle.Bundle, p, what string, entries []ir.MapEntry) {
+func addMap(b *bundle.Bundle, frontend, kind, what string, entries []ir.MapEntry) {
 	if len(entries) == 0 {
 		return
 	}
+	p := mapPath(frontend, kind)
 	var buf bytes.Buffer
 	fmt.Fprintf(&buf, "# %s\n", what)
 	for _, e := range entries {
 		fmt.Fprintf(&buf, "%s %s\n", e.Key, e.Value)
 	}
 	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
-	b.State.Maps = append(b.State.Maps, mapState(p, entries))
+	b.State.Maps = append(b.State.Maps, mapState(p, kind, entries))
 }
 
 // crtList writes a crt-list file; traced is told the line number of each

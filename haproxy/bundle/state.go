@@ -102,6 +102,17 @@ type Map struct {
 	// Entries are the map's entries, in file order (the first match wins
 	// for suffix lookups).
 	Entries []MapEntry
+	// Ordered: haproxy.cfg takes the first match in file order (suffix
+	// lookups, map_end), so an entry cannot be added at the end of the
+	// running map: the map is replaced whole. Otherwise lookups are exact
+	// and the keys unique: entries are added, deleted and set one by one.
+	Ordered bool
+	// Level orders the maps of a chain of lookups: the values of a map
+	// are keys of maps of lower levels (a host finds a virtual host, then
+	// a rule, then a backend). Entries are added lowest level first and
+	// deleted highest level first, so that a request never finds a key
+	// whose next lookup is missing.
+	Level int
 }
 
 // MapEntry is one line of a map: a key and its value.
