@@ -294,7 +294,7 @@ func (e *Engine) count(p *Plan) {
 			kinds["cafile"] += n
 		case OpServerAdd, OpServerDel:
 			kinds["server"] += n
-		case OpMapReplace:
+		case OpMapReplace, OpMapAdd, OpMapSet, OpMapDel:
 			kinds["map"] += n
 		}
 	}
@@ -352,6 +352,12 @@ func (e *Engine) runtime(p *Plan) (int, error) {
 			}
 		case OpMapReplace:
 			err = replaceMap(r, o.File, o.Content)
+		case OpMapAdd:
+			err = addMapEntries(r, o.File, o.Content)
+		case OpMapSet:
+			err = mapCommand(r, fmt.Sprintf("set map %s %s %s", o.File, cliEscape(o.Key), cliEscape(o.Value)))
+		case OpMapDel:
+			err = mapCommand(r, fmt.Sprintf("del map %s %s", o.File, cliEscape(o.Key)))
 		default:
 			err = fmt.Errorf("unknown op %s", o.Kind)
 		}
@@ -396,6 +402,36 @@ func replaceMap(r RuntimeAPI, file string, payload []byte) error {
 		return fmt.Errorf("commit map %s: %s", file, strings.TrimSpace(out))
 	}
 	return nil
+}
+
+// addMapEntries adds "key value" lines to the running version of a map,
+// in chunks that fit the CLI buffer.
+func addMapEntries(r RuntimeAPI, file string, payload []byte) error {
+	for _, chunk := range mapChunks(payload, mapChunkBytes) {
+		if err := mapCommand(r, fmt.Sprintf("add map %s <<\n%s", file, chunk)); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// mapCommand sends a map command, which answers nothing when it works.
+func mapCommand(r RuntimeAPI, cmd string) error {
+	out, err := r.ExecuteRaw(cmd)
+	if err != nil {
+		return err
+	}
+	if out = strings.TrimSpace(out); out != "" {
+		name, _, _ := strings.Cut(cmd, "\n")
+		return fmt.Errorf("%s: %s", name, out)
+	}
+	return nil
+}
+
+// cliEscape escapes what the Runtime API's command line would take for
+// a command separator (;) or an escape (\).
+func cliEscape(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `;`, `\;`).Replace(s)
 }
 
 // mapChunkBytes bounds the entries sent in one "add map" payload, well

@@ -285,9 +285,8 @@ func TestEngineWritesFilesBeforeRuntimeChanges(t *testing.T) {
 		"commit ssl cert " + root + "/certs/a.pem",
 		"add server be/s2 127.0.0.1:9002",
 		"set server be/s2 state ready",
-		"prepare map " + root + "/maps/f.hosts.map",
-		"add map @2 " + root + "/maps/f.hosts.map <<",
-		"commit map @2 " + root + "/maps/f.hosts.map",
+		"add map " + root + "/maps/f.hosts.map <<",
+		"set map " + root + "/maps/f.hosts.map a.example.com b",
 		"set server be/s1 state maint",
 		"del server be/s1",
 	}

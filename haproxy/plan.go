@@ -37,7 +37,19 @@ const (
 	// OpMapReplace replaces the entries of a map atomically (prepare, add,
 	// commit), keeping their order.
 	OpMapReplace OpKind = "map-replace"
+	// OpMapAdd adds entries to a map (Content: "key value" lines).
+	OpMapAdd OpKind = "map-add"
+	// OpMapSet changes the value of a key of a map.
+	OpMapSet OpKind = "map-set"
+	// OpMapDel deletes a key from a map.
+	OpMapDel OpKind = "map-del"
 )
+
+// maxMapEntryOps bounds the keys deleted or set one by one in a map (one
+// Runtime API command each); beyond it, or when the map is ordered, the
+// map is replaced whole (prepare, add, commit: a few commands for
+// thousands of entries).
+const maxMapEntryOps = 64
 
 // Op is one Runtime API change. Paths are absolute (as HAProxy knows the
 // files); Content holds a certificate, CA file or map payload.
@@ -54,8 +66,13 @@ type Op struct {
 	// Backend and Server name a server; Params are its server-line
 	// arguments after the address, the address included.
 	Backend, Server, Params string
-	// Content is the new file content.
+	// Content is the new file content (OpMapAdd: the entries added, one
+	// "key value" line each).
 	Content []byte
+	// Key and Value are a map entry (OpMapSet, OpMapDel).
+	Key, Value string
+	// Level is the map's level (bundle.Map), for ordering.
+	Level int
 }
 
 // String describes the op for logs (never the content).
@@ -65,6 +82,10 @@ func (o Op) String() string {
 		return fmt.Sprintf("%s %s/%s", o.Kind, o.Backend, o.Server)
 	case OpCrtListAdd, OpCrtListDel:
 		return fmt.Sprintf("%s %s %s", o.Kind, o.File, o.Line)
+	case OpMapSet, OpMapDel:
+		return fmt.Sprintf("%s %s %s", o.Kind, o.File, o.Key)
+	case OpMapAdd:
+		return fmt.Sprintf("%s %s (%d)", o.Kind, o.File, bytes.Count(o.Content, []byte("\n")))
 	}
 	return fmt.Sprintf("%s %s", o.Kind, o.File)
 }
@@ -175,7 +196,10 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 	// Files that appear, vanish or change.
 	oldKinds, newKinds := kinds(cur.State), kinds(next.State)
 	oldLists, newLists := crtLists(cur.State), crtLists(next.State)
-	newMaps := map[string]bundle.Map{}
+	oldMaps, newMaps := map[string]bundle.Map{}, map[string]bundle.Map{}
+	for _, m := range cur.State.Maps {
+		oldMaps[m.Path] = m
+	}
 	for _, m := range next.State.Maps {
 		newMaps[m.Path] = m
 	}
@@ -265,7 +289,7 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 				p.reload("map %s appears or vanishes", q)
 				continue
 			}
-			maps = append(maps, Op{Kind: OpMapReplace, File: abs(q), Content: newMaps[q].Payload()})
+			maps = append(maps, diffMap(oldMaps[q], newMaps[q], abs(q))...)
 		default:
 			p.reload("%s changed", q)
 		}
@@ -302,6 +326,7 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 			reAdd = true
 		}
 	}
+	maps = orderMapOps(maps)
 	if reAdd {
 		p.Ops = append(p.Ops, dels...)
 		p.Ops = append(p.Ops, adds...)
@@ -312,6 +337,90 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 		p.Ops = append(p.Ops, dels...)
 	}
 	return p
+}
+
+// diffMap changes a running map from o to n: entry by entry (add, set,
+// del) when lookups are exact and few keys are deleted or changed; else
+// by replacing it whole.
+func diffMap(o, n bundle.Map, file string) []Op {
+	replace := []Op{{Kind: OpMapReplace, File: file, Content: n.Payload(), Level: n.Level}}
+	if n.Ordered || o.Ordered {
+		return replace
+	}
+	cur := make(map[string]string, len(o.Entries))
+	for _, e := range o.Entries {
+		if _, dup := cur[e.Key]; dup {
+			return replace
+		}
+		cur[e.Key] = e.Value
+	}
+	var added bytes.Buffer
+	var ops []Op
+	seen := make(map[string]bool, len(n.Entries))
+	for _, e := range n.Entries {
+		if seen[e.Key] || !cliWord(e.Key) {
+			return replace
+		}
+		seen[e.Key] = true
+		v, ok := cur[e.Key]
+		switch {
+		case !ok:
+			added.WriteString(e.Key + " " + e.Value + "\n")
+		case v != e.Value:
+			if !cliWord(e.Value) {
+				return replace
+			}
+			ops = append(ops, Op{Kind: OpMapSet, File: file, Key: e.Key, Value: e.Value, Level: n.Level})
+		}
+	}
+	for _, e := range o.Entries {
+		if !seen[e.Key] {
+			if !cliWord(e.Key) {
+				return replace
+			}
+			ops = append(ops, Op{Kind: OpMapDel, File: file, Key: e.Key, Level: n.Level})
+		}
+	}
+	if len(ops) > maxMapEntryOps {
+		return replace
+	}
+	if added.Len() > 0 {
+		ops = append([]Op{{Kind: OpMapAdd, File: file, Content: added.Bytes(), Level: n.Level}}, ops...)
+	}
+	return ops
+}
+
+// cliWord reports whether s can be sent as one word of a Runtime API
+// command: no space or control character, and not "#<ref>" (which names
+// an entry by reference). Semicolons and backslashes are escaped.
+func cliWord(s string) bool {
+	if s == "" || s[0] == '#' {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] <= ' ' || s[i] == 0x7f {
+			return false
+		}
+	}
+	return true
+}
+
+// orderMapOps orders map changes so that a request never finds a key
+// whose next lookup is missing: additions, changes and replacements from
+// the lowest level up (a backend's rule before the path that leads to
+// it), then deletions from the highest level down.
+func orderMapOps(ops []Op) []Op {
+	var up, down []Op
+	for _, o := range ops {
+		if o.Kind == OpMapDel {
+			down = append(down, o)
+		} else {
+			up = append(up, o)
+		}
+	}
+	sort.SliceStable(up, func(i, j int) bool { return up[i].Level < up[j].Level })
+	sort.SliceStable(down, func(i, j int) bool { return down[i].Level > down[j].Level })
+	return append(up, down...)
 }
 
 // crtListEntry is a crt-list line as the Runtime API takes it.

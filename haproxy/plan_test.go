@@ -1,6 +1,7 @@
 package haproxy
 
 import (
+	"fmt"
 	"io/fs"
 	"net"
 	"slices"
@@ -183,7 +184,7 @@ func TestMakePlan(t *testing.T) {
 			"cafile-set /etc/hagate/cas/default/gw-443.pem"},
 		{"CA bundle added", with(base(), map[string]string{"cas/default/other.pem": "CA3"}), "appears or vanishes", ""},
 		{"map entries changed", with(base(), map[string]string{"maps/https-443.hosts.map": "bar.example.com x\n"}), "",
-			"map-replace /etc/hagate/maps/https-443.hosts.map"},
+			"map-add /etc/hagate/maps/https-443.hosts.map (1); map-del /etc/hagate/maps/https-443.hosts.map foo.example.com"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			p := MakePlan(cur, files(tc.next), root)
@@ -279,7 +280,7 @@ func TestMakePlanReadsTheState(t *testing.T) {
 	t.Run("map entries come from the State, comments left out", func(t *testing.T) {
 		next := files(with(base(), map[string]string{"maps/https-443.hosts.map": "# exact request hosts\nbar.example.com x\nfoo.example.com y\n"}))
 		p := MakePlan(cur, next, root)
-		if p.Reload || len(p.Ops) != 1 || string(p.Ops[0].Content) != "bar.example.com x\nfoo.example.com y\n" {
+		if p.Reload || len(p.Ops) != 2 || string(p.Ops[0].Content) != "bar.example.com x\n" || p.Ops[1].Kind != OpMapSet || p.Ops[1].Value != "y" {
 			t.Errorf("plan %+v", p)
 		}
 	})
@@ -332,4 +333,62 @@ func TestCheckNewPortsRefusesATakenPort(t *testing.T) {
 	if err := checkNewPorts(next, next); err != nil {
 		t.Errorf("running ports checked again: %v", err)
 	}
+}
+
+// A map changes entry by entry when its lookups are exact and few keys go
+// or change; otherwise it is replaced whole. Additions and changes come
+// from the lowest level of the lookup chain up, deletions from the top
+// down: a request never finds a key whose next lookup is missing.
+func TestMapChanges(t *testing.T) {
+	m := func(path string, level int, ordered bool, kv ...string) bundle.Map {
+		mp := bundle.Map{Path: path, Level: level, Ordered: ordered}
+		for i := 0; i+1 < len(kv); i += 2 {
+			mp.Entries = append(mp.Entries, bundle.MapEntry{Key: kv[i], Value: kv[i+1]})
+		}
+		return mp
+	}
+	kinds := func(ops []Op) string {
+		var s []string
+		for _, o := range ops {
+			s = append(s, string(o.Kind)+" "+o.Key)
+		}
+		return strings.Join(s, "; ")
+	}
+	for _, tc := range []struct {
+		name string
+		o, n bundle.Map
+		want string
+	}{
+		{"an entry added", m("h", 2, false, "a", "1"), m("h", 2, false, "a", "1", "b", "2"), "map-add "},
+		{"an entry changed and one deleted", m("h", 2, false, "a", "1", "b", "2"), m("h", 2, false, "a", "3"), "map-set a; map-del b"},
+		{"an ordered map is replaced", m("s", 2, true, ".a", "1"), m("s", 2, true, ".b.a", "2", ".a", "1"), "map-replace "},
+		{"a key the command line cannot carry", m("h", 2, false, "a", "1"), m("h", 2, false, "a", "1", "#ref", "2"), "map-replace "},
+		{"a duplicate key", m("h", 2, false, "a", "1", "a", "2"), m("h", 2, false, "a", "1"), "map-replace "},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := kinds(diffMap(tc.o, tc.n, "/m")); got != tc.want {
+				t.Errorf("got %q, want %q", got, tc.want)
+			}
+		})
+	}
+	t.Run("many deletions replace the map", func(t *testing.T) {
+		var kv []string
+		for i := range maxMapEntryOps + 1 {
+			kv = append(kv, fmt.Sprintf("k%d", i), "v")
+		}
+		if got := kinds(diffMap(m("h", 2, false, kv...), m("h", 2, false), "/m")); got != "map-replace " {
+			t.Errorf("got %q", got)
+		}
+	})
+	t.Run("order along the lookup chain", func(t *testing.T) {
+		ops := orderMapOps([]Op{
+			{Kind: OpMapDel, Key: "host-gone", Level: 2}, {Kind: OpMapAdd, Key: "host-new", Level: 2},
+			{Kind: OpMapDel, Key: "rule-gone", Level: 0}, {Kind: OpMapAdd, Key: "rule-new", Level: 0},
+			{Kind: OpMapDel, Key: "path-gone", Level: 1}, {Kind: OpMapSet, Key: "path-changed", Level: 1},
+		})
+		want := "map-add rule-new; map-set path-changed; map-add host-new; map-del host-gone; map-del path-gone; map-del rule-gone"
+		if got := kinds(ops); got != want {
+			t.Errorf("got  %s\nwant %s", got, want)
+		}
+	})
 }

@@ -17,14 +17,59 @@ import (
 	"hagate.io/hagate/internal/testutil/haproxytest"
 )
 
-// TestReplaceMapOnRealHAProxy swaps a map's entries through the Runtime
-// API, in order, and checks the lookups change.
-func TestReplaceMapOnRealHAProxy(t *testing.T) {
+// TestMapEntriesOnRealHAProxy adds, changes and deletes entries of a
+// running map one by one, keys with a semicolon and a backslash included.
+func TestMapEntriesOnRealHAProxy(t *testing.T) {
+	rt, mapFile, get := mapHAProxy(t, "a.example.com one\nb.example.com two\n")
+	ops := []Op{
+		{Kind: OpMapAdd, File: mapFile, Content: []byte("c.example.com three\nd;x.example.com four\ne\\x.example.com five\n")},
+		{Kind: OpMapSet, File: mapFile, Key: "a.example.com", Value: "uno"},
+		{Kind: OpMapDel, File: mapFile, Key: "b.example.com"},
+	}
+	e := &Engine{o: EngineOptions{Runtime: rt}}
+	if n, err := e.runtime(&Plan{Ops: ops}); err != nil {
+		t.Fatalf("after %d ops: %v", n, err)
+	}
+	for host, want := range map[string]string{"a.example.com": "uno", "b.example.com": "none", "c.example.com": "three"} {
+		if got := get(host); got != want {
+			t.Errorf("%s -> %q, want %q", host, got, want)
+		}
+	}
+	if out, err := rt.ExecuteRaw("show map " + mapFile); err != nil || !strings.Contains(out, `e\x.example.com five`) || !strings.Contains(out, "d;x.example.com four") {
+		t.Fatalf("map after the additions (%v):\n%s", err, out)
+	}
+	// Keys HAProxy's command line would split: deleted and set exactly.
+	for _, o := range []Op{
+		{Kind: OpMapSet, File: mapFile, Key: "d;x.example.com", Value: "cuatro"},
+		{Kind: OpMapDel, File: mapFile, Key: `e\x.example.com`},
+	} {
+		if _, err := e.runtime(&Plan{Ops: []Op{o}}); err != nil {
+			t.Fatalf("%s: %v", o, err)
+		}
+	}
+	out, err := rt.ExecuteRaw("show map " + mapFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(out, "d;x.example.com cuatro") || strings.Contains(out, `e\x.example.com`) || strings.Contains(out, "b.example.com") {
+		t.Errorf("map after the changes:\n%s", out)
+	}
+	// A failing command is an error, not silence.
+	if _, err := e.runtime(&Plan{Ops: []Op{{Kind: OpMapDel, File: mapFile + ".nope", Key: "a"}}}); err == nil {
+		t.Error("deleting from a map HAProxy does not know worked")
+	}
+}
+
+// mapHAProxy starts HAProxy answering each request with its host looked
+// up in a map ("none" when absent); it returns the Runtime API, the map's
+// path and a function sending a request for a host.
+func mapHAProxy(t *testing.T, entries string) (runtime.Runtime, string, func(string) string) {
+	t.Helper()
 	dir := t.TempDir()
 	port := haproxytest.FreePort(t)
 	mapFile := filepath.Join(dir, "hosts.map")
 	sock := filepath.Join(dir, "haproxy.sock")
-	if err := os.WriteFile(mapFile, []byte("a.example.com one\n"), 0o644); err != nil {
+	if err := os.WriteFile(mapFile, []byte(entries), 0o644); err != nil {
 		t.Fatal(err)
 	}
 	cfg := fmt.Sprintf(`global
@@ -67,6 +112,13 @@ frontend f
 		b, _ := io.ReadAll(resp.Body)
 		return string(b)
 	}
+	return rt, mapFile, get
+}
+
+// TestReplaceMapOnRealHAProxy swaps a map's entries through the Runtime
+// API, in order, and checks the lookups change.
+func TestReplaceMapOnRealHAProxy(t *testing.T) {
+	rt, mapFile, get := mapHAProxy(t, "a.example.com one\n")
 	if got := get("a.example.com"); got != "one" {
 		t.Fatalf("before: %q", got)
 	}
