@@ -107,6 +107,7 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		ConfigRoot:     root,
 		BindAddress:    f.bindAddress,
 		SecurityLevel:  f.securityLevel,
+		StatusReport:   true,
 	})
 	if err != nil {
 		return err

@@ -5,6 +5,7 @@ import (
 	"context"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -36,11 +37,14 @@ const StatusFile = pipeline.StatusFile
 
 // RunDir serves a folder of manifests: it renders it, starts HAProxy on it
 // (or applies it to the attached one), then renders and applies again on
-// every change until ctx is done. Bad documents are logged with file and
-// document; the rest of the folder still applies, and a broken file keeps
-// its last good version. A failed apply is retried, with a backoff, until
-// HAProxy runs what the folder says. Every condition that turns bad is
-// logged, and status.yaml in the state folder holds every status.
+// every change until ctx is done. The first change after a quiet period
+// applies at once; changes that follow it within Quiet are batched. Only
+// the files that changed are read again. Bad documents are logged with
+// file and document; the rest of the folder still applies, and a broken
+// file keeps its last good version. A failed apply is retried, with a
+// backoff, until HAProxy runs what the folder says. Every condition that
+// turns bad is logged, and status.yaml in the state folder holds every
+// status (written after the change is applied, off its path).
 func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 	if db.Writing <= 0 {
 		db.Writing = DefaultDebounce.Writing
@@ -55,13 +59,36 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 	}
 	defer w.Close()
 
-	d := &dirRun{a: a, src: &files.Dir{Root: dir}}
+	rep := newReporter(a)
+	repDone := make(chan struct{})
+	go func() { defer close(repDone); rep.run(ctx) }()
+	defer func() { <-repDone }()
+
+	d := &dirRun{a: a, src: &files.Dir{Root: dir}, rep: rep, changed: map[string]bool{}, full: true}
 	d.apply(ctx)
 
 	var quiet, max, retry, recheck <-chan time.Time
 	pending := false
 	inPlace := map[string]time.Time{} // files written in place, not closed yet: since when
 	var writeCheck <-chan time.Time
+	// note records a change; it says whether the path is being written.
+	note := func(ev watchEvent) (writingNow bool) {
+		if !relevant(ev.path) && ev.path != w.root {
+			return false
+		}
+		if ev.what == writing {
+			if _, ok := inPlace[ev.path]; !ok {
+				inPlace[ev.path] = time.Now()
+			}
+			if writeCheck == nil {
+				writeCheck = time.After(db.Writing)
+			}
+			return true
+		}
+		delete(inPlace, ev.path)
+		d.note(ev.path, ev.path == w.root)
+		return false
+	}
 	for {
 		if d.failed && retry == nil && !pending {
 			wait := d.backoff.Next()
@@ -79,19 +106,29 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 			if !ok {
 				return nil
 			}
-			if !relevant(ev.path) && ev.path != w.root {
+			if note(ev) || !d.dirty() {
 				continue
 			}
-			if ev.what == writing {
-				if _, ok := inPlace[ev.path]; !ok {
-					inPlace[ev.path] = time.Now()
+			if !pending && len(inPlace) == 0 && time.Since(d.lastApply) >= db.Quiet {
+				// Leading edge: the first change after a quiet period
+				// applies at once, with what arrived with it.
+				for more := true; more; {
+					select {
+					case ev, ok := <-w.events:
+						if ok {
+							note(ev)
+						}
+						more = ok
+					default:
+						more = false
+					}
 				}
-				if writeCheck == nil {
-					writeCheck = time.After(db.Writing)
+				if len(inPlace) == 0 {
+					retry = nil
+					d.apply(ctx)
+					continue
 				}
-				continue
 			}
-			delete(inPlace, ev.path)
 			quiet = time.After(db.Quiet)
 			if !pending {
 				pending = true
@@ -105,6 +142,7 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 			for p, since := range inPlace {
 				if time.Since(since) >= db.Writing {
 					delete(inPlace, p)
+					d.note(p, false)
 					quiet = time.After(0)
 					pending = true
 				}
@@ -141,21 +179,38 @@ func (a *Agent) RunDir(ctx context.Context, dir string, db Debounce) error {
 type dirRun struct {
 	a       *Agent
 	src     *files.Dir
+	rep     *reporter
 	failed  bool
 	backoff Backoff
-	// problems are the conditions reporting a problem after the last
-	// render, to log only new ones.
-	problems []problem
-	status   []byte
+	// changed are the paths changed since the last reading; full asks
+	// for a reading of the whole folder.
+	changed map[string]bool
+	full    bool
+	// lastApply is when the last apply ended.
+	lastApply time.Time
 	// warnings are the source's warnings of the last reading, to log
 	// only new ones.
 	warnings map[string]bool
 }
 
-// apply reads the folder, renders and applies it; failures are logged
-// and the last good configuration keeps serving.
+// note records a changed path; whole asks for the whole folder to be
+// read (the folder itself changed, or events were lost).
+func (d *dirRun) note(path string, whole bool) {
+	if whole {
+		d.full = true
+		return
+	}
+	d.changed[path] = true
+}
+
+// dirty reports whether something changed since the last reading.
+func (d *dirRun) dirty() bool { return d.full || len(d.changed) > 0 }
+
+// apply reads what changed in the folder, renders and applies it;
+// failures are logged and the last good configuration keeps serving.
 func (d *dirRun) apply(ctx context.Context) {
 	a := d.a
+	defer func() { d.lastApply = time.Now() }()
 	snap, err := d.load()
 	if err != nil {
 		a.o.Log.Error(err, "reading the source folder; the last good configuration keeps serving")
@@ -168,7 +223,7 @@ func (d *dirRun) apply(ctx context.Context) {
 		return // stopping
 	}
 	if out != nil {
-		d.report(out)
+		d.rep.submit(snap, out)
 	}
 	if err != nil {
 		d.failed = true
@@ -187,34 +242,23 @@ func (d *dirRun) apply(ctx context.Context) {
 	}
 }
 
-// report logs the conditions that turned bad and writes status.yaml into
-// the state folder when it changed.
-func (d *dirRun) report(out *pipeline.Output) {
-	a := d.a
-	cur := problems(out.Status)
-	for _, p := range newProblems(d.problems, cur) {
-		a.o.Log.Info("object not fully served", "object", p.object, "condition", p.condition, "reason", p.reason, "message", p.message)
-	}
-	d.problems = cur
-	for _, w := range out.Warnings {
-		a.o.Log.V(1).Info("warning", "detail", w)
-	}
-	if bytes.Equal(d.status, out.StatusYAML) {
-		return
-	}
-	if err := renameio.WriteFile(filepath.Join(a.o.StateDir, StatusFile), out.StatusYAML, 0o644); err != nil {
-		a.o.Log.Error(err, "writing status.yaml")
-		return
-	}
-	d.status = out.StatusYAML
-}
-
 func (d *dirRun) load() (*snapshot.Snapshot, error) {
 	a := d.a
-	res, err := d.src.Load()
+	var res *files.DirResult
+	var err error
+	if d.full {
+		res, err = d.src.Load()
+	} else {
+		changed := make([]string, 0, len(d.changed))
+		for p := range d.changed {
+			changed = append(changed, p)
+		}
+		res, err = d.src.LoadChanged(changed)
+	}
 	if err != nil {
 		return nil, err
 	}
+	d.full, d.changed = false, map[string]bool{}
 	for _, e := range res.Errors {
 		a.o.Log.Info("bad document skipped", "error", e.Error())
 	}
@@ -233,6 +277,86 @@ func (d *dirRun) load() (*snapshot.Snapshot, error) {
 	d.warnings = seen
 	res.Snapshot.Now = time.Now()
 	return res.Snapshot, nil
+}
+
+// reporter logs the conditions that turned bad and writes status.yaml
+// after each apply, in its own goroutine: the next change does not wait
+// for it. When renders come faster than it writes, it skips to the last.
+type reporter struct {
+	a    *Agent
+	mu   sync.Mutex
+	next *reportJob
+	wake chan struct{}
+	// problems are the conditions reporting a problem in the last report,
+	// to log only new ones.
+	problems []problem
+	status   []byte
+}
+
+type reportJob struct {
+	snap *snapshot.Snapshot
+	out  *pipeline.Output
+}
+
+func newReporter(a *Agent) *reporter {
+	return &reporter{a: a, wake: make(chan struct{}, 1)}
+}
+
+// submit hands the reporter the result of a render; a report not yet
+// started is replaced.
+func (r *reporter) submit(snap *snapshot.Snapshot, out *pipeline.Output) {
+	r.mu.Lock()
+	r.next = &reportJob{snap: snap, out: out}
+	r.mu.Unlock()
+	select {
+	case r.wake <- struct{}{}:
+	default:
+	}
+}
+
+// run reports until ctx is done, then reports what is left.
+func (r *reporter) run(ctx context.Context) {
+	for {
+		select {
+		case <-r.wake:
+			r.report()
+		case <-ctx.Done():
+			r.report()
+			return
+		}
+	}
+}
+
+func (r *reporter) report() {
+	r.mu.Lock()
+	j := r.next
+	r.next = nil
+	r.mu.Unlock()
+	if j == nil {
+		return
+	}
+	a := r.a
+	cur := problems(j.out.Status)
+	for _, p := range newProblems(r.problems, cur) {
+		a.o.Log.Info("object not fully served", "object", p.object, "condition", p.condition, "reason", p.reason, "message", p.message)
+	}
+	r.problems = cur
+	for _, w := range j.out.Warnings {
+		a.o.Log.V(1).Info("warning", "detail", w)
+	}
+	st, err := pipeline.StatusReport(j.snap, j.out.Status)
+	if err != nil {
+		a.o.Log.Error(err, "building status.yaml")
+		return
+	}
+	if bytes.Equal(r.status, st) {
+		return
+	}
+	if err := renameio.WriteFile(filepath.Join(a.o.StateDir, StatusFile), st, 0o644); err != nil {
+		a.o.Log.Error(err, "writing status.yaml")
+		return
+	}
+	r.status = st
 }
 
 // relevant reports whether a changed path can hold manifests.

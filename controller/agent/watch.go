@@ -22,8 +22,9 @@ import (
 type change int
 
 const (
-	// changed: a file was created, removed, renamed, had its mode
-	// changed, or was written and closed; a folder appeared or went.
+	// changed: a file was removed, renamed, had its mode changed, or
+	// was written and closed; a link was created; a folder appeared or
+	// went.
 	changed change = iota
 	// writing: a file is being written in place; it changes (closed)
 	// later.
@@ -175,7 +176,19 @@ func (w *watcher) handle(wd int, mask uint32, name string) {
 		w.events <- watchEvent{path: path, what: changed}
 	case mask&unix.IN_MODIFY != 0:
 		w.events <- watchEvent{path: path, what: writing}
+	case mask&unix.IN_CREATE != 0 && createdForWriting(path):
+		// A file created in place is read once its writer closes it
+		// (IN_CLOSE_WRITE), not empty or half-written in between; a file
+		// renamed into place (IN_MOVED_TO) is whole at once.
+		w.events <- watchEvent{path: path, what: writing}
 	case mask&(unix.IN_CLOSE_WRITE|unix.IN_CREATE|unix.IN_DELETE|unix.IN_MOVED_FROM|unix.IN_MOVED_TO|unix.IN_ATTRIB) != 0:
 		w.events <- watchEvent{path: path, what: changed}
 	}
+}
+
+// createdForWriting reports whether a path just created is a regular file
+// (its writer closes it when done), not a link or a special file.
+func createdForWriting(path string) bool {
+	fi, err := os.Lstat(path)
+	return err == nil && fi.Mode().IsRegular()
 }

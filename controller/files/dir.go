@@ -2,7 +2,14 @@ package files
 
 import (
 	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"slices"
 	"sort"
+	"strings"
+	"syscall"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 
@@ -17,6 +24,10 @@ import (
 // and a file found empty whose last good version held objects: it is
 // taken to be half-written (truncated, not yet written again). Deleting a
 // file is how to remove its objects.
+//
+// A change costs what it changes: a file is parsed again only when it
+// changed (Load compares each file's size, times and inode with those it
+// was parsed at; LoadChanged reads only the paths it is told changed).
 type Dir struct {
 	// Root is the folder.
 	Root string
@@ -29,6 +40,11 @@ type Dir struct {
 	MaxTotalBytes int64
 	// last holds the last good version of each file, by path.
 	last map[string]lastGood
+	// parsed holds what each file held when it was last read, by path.
+	parsed map[string]*parsedFile
+	// paths are the files found by the last walk of the folder, sorted;
+	// nil before the first Load.
+	paths []string
 }
 
 // lastGood is the last version of a file read without error.
@@ -37,6 +53,32 @@ type lastGood struct {
 	snap *snapshot.Snapshot
 	// objects is how many objects snap holds.
 	objects int
+}
+
+// parsedFile is a file as it was read: its signature then, its size, and
+// what its documents gave.
+type parsedFile struct {
+	sig  fileSig
+	size int64
+	docs int
+	res  *Result
+}
+
+// fileSig tells whether a file changed since it was read: a file replaced
+// (renamed into place) has a new inode, one written in place a new
+// modification or change time or size.
+type fileSig struct {
+	dev, ino, size   uint64
+	mtimeNs, ctimeNs int64
+}
+
+func sigOf(info fs.FileInfo) (fileSig, bool) {
+	st, ok := info.Sys().(*syscall.Stat_t)
+	if !ok {
+		return fileSig{}, false
+	}
+	return fileSig{dev: uint64(st.Dev), ino: st.Ino, size: uint64(st.Size),
+		mtimeNs: st.Mtim.Nano(), ctimeNs: st.Ctim.Nano()}, true
 }
 
 // DirResult is one reading of a Dir.
@@ -52,22 +94,94 @@ type DirResult struct {
 	// current one has errors, cannot be read, or is empty while the last
 	// good version held objects.
 	Stale []string
+	// Read is how many files were read (the others had not changed).
+	Read int
 }
 
-// Load reads the folder. It fails only when the folder cannot be read.
+// Load reads the folder: it walks it, and reads again the files that
+// changed since the last Load. It fails only when the folder cannot be
+// read.
 func (d *Dir) Load() (*DirResult, error) {
 	paths, err := expand(d.Root)
 	if err != nil {
 		return nil, fmt.Errorf("read source folder: %w", err)
 	}
+	d.paths = paths
+	return d.read(nil), nil
+}
+
+// LoadChanged is Load when only the given paths changed (created, written,
+// removed, renamed), as a watcher of the folder reports them: only they
+// are looked at and read; the other files keep what they held. A path that
+// is not a manifest file below the folder (the folder itself, a
+// subfolder, a link Kubernetes swaps) makes it a whole Load, as does the
+// first call.
+func (d *Dir) LoadChanged(changed []string) (*DirResult, error) {
+	if d.paths == nil {
+		return d.Load()
+	}
+	root := filepath.Clean(d.Root)
+	set := map[string]bool{}
+	for _, p := range d.paths {
+		set[p] = true
+	}
+	dirty := map[string]bool{}
+	moved := false // files appeared or went
+	for _, p := range changed {
+		rel, err := filepath.Rel(root, p)
+		if err != nil || !filepath.IsLocal(rel) {
+			return d.Load()
+		}
+		if ext := filepath.Ext(p); ext != ".yaml" && ext != ".yml" {
+			return d.Load()
+		}
+		skipped := false
+		for _, part := range strings.Split(filepath.Dir(rel), string(filepath.Separator)) {
+			if strings.HasPrefix(part, "..") {
+				skipped = true // as expand: Kubernetes' "..<time>" folders
+			}
+		}
+		if skipped || strings.HasPrefix(filepath.Base(rel), "..") {
+			continue
+		}
+		// The walk finds the file under the folder's own name, as given.
+		found := filepath.Join(d.Root, rel)
+		dirty[found] = true
+		_, err = os.Lstat(found)
+		if exists := err == nil; exists != set[found] {
+			moved = true
+			if exists {
+				set[found] = true
+			} else {
+				delete(set, found)
+			}
+		}
+	}
+	if moved {
+		d.paths = d.paths[:0]
+		for p := range set {
+			d.paths = append(d.paths, p)
+		}
+		slices.Sort(d.paths)
+	}
+	return d.read(dirty), nil
+}
+
+// read builds the result from d.paths. With dirty nil, every file is
+// looked at (stat) and read when it changed; otherwise only the dirty
+// ones are read, and the others are taken as parsed before.
+func (d *Dir) read(dirty map[string]bool) *DirResult {
 	if d.last == nil {
 		d.last = map[string]lastGood{}
+	}
+	if d.parsed == nil {
+		d.parsed = map[string]*parsedFile{}
 	}
 	out := &DirResult{Snapshot: &snapshot.Snapshot{}}
 	rd := newReader(d.MaxFileBytes, d.MaxTotalBytes)
 	seen := map[string]bool{}
 	present := map[string]bool{}
-	for _, p := range paths {
+	for _, p := range d.paths {
 		present[p] = true
 		prev, hasPrev := d.last[p]
 		// stale adds the last good version of p, if there is one.
@@ -80,7 +194,7 @@ func (d *Dir) Load() (*DirResult, error) {
 				out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s", p, w))
 			}
 		}
-		data, err := rd.file(p)
+		pf, err := d.file(rd, p, dirty)
 		if err != nil {
 			// Unreadable for now (replaced, permissions mid-save, not a
 			// regular file, too large): its last good version still
@@ -89,10 +203,11 @@ func (d *Dir) Load() (*DirResult, error) {
 			stale()
 			continue
 		}
-		l := newLoader()
-		docs := l.loadFile(p, data)
-		res := l.res
-		if docs == 0 && hasPrev && prev.objects > 0 {
+		if pf.fresh {
+			out.Read++
+		}
+		res := pf.res
+		if pf.docs == 0 && hasPrev && prev.objects > 0 {
 			held := "1 object"
 			if prev.objects != 1 {
 				held = fmt.Sprintf("%d objects", prev.objects)
@@ -122,7 +237,68 @@ func (d *Dir) Load() (*DirResult, error) {
 			delete(d.last, p)
 		}
 	}
-	return out, nil
+	for p := range d.parsed {
+		if !present[p] {
+			delete(d.parsed, p)
+		}
+	}
+	return out
+}
+
+// racyWindow is how recently changed a file must not be for its parse to
+// be kept: Linux stamps changes with a coarse clock.
+const racyWindow = 50 * time.Millisecond
+
+// readFile is a file's content as parsed, and whether it was read now.
+type readFile struct {
+	*parsedFile
+	fresh bool
+}
+
+// file returns what the file at p holds: as parsed before when it did not
+// change (dirty nil: its signature is the same; dirty set: p is not in
+// it), else read and parsed now. The limits count every file, read now or
+// before.
+func (d *Dir) file(rd *reader, p string, dirty map[string]bool) (readFile, error) {
+	pf := d.parsed[p]
+	switch {
+	case pf == nil:
+	case dirty != nil && !dirty[p]:
+		if err := rd.take(p, pf.size); err == nil {
+			return readFile{parsedFile: pf}, nil
+		}
+	case dirty == nil:
+		if info, err := os.Stat(p); err == nil {
+			if sig, ok := sigOf(info); ok && sig == pf.sig {
+				if err := rd.take(p, pf.size); err == nil {
+					return readFile{parsedFile: pf}, nil
+				}
+			}
+		}
+	}
+	delete(d.parsed, p)
+	before, _ := os.Stat(p)
+	data, err := rd.file(p)
+	if err != nil {
+		return readFile{}, err
+	}
+	l := newLoader()
+	docs := l.loadFile(p, data)
+	pf = &parsedFile{size: int64(len(data)), docs: docs, res: l.res}
+	// Kept for the next reading only when the file did not change while
+	// it was read, and was last changed long enough ago that a change
+	// within the file system's timestamp granularity (a few ms) cannot
+	// go unseen.
+	if after, err := os.Stat(p); err == nil && before != nil {
+		s1, ok1 := sigOf(before)
+		s2, ok2 := sigOf(after)
+		settled := time.Since(time.Unix(0, max(s2.mtimeNs, s2.ctimeNs))) > racyWindow
+		if ok1 && ok2 && s1 == s2 && s2.size == uint64(len(data)) && settled {
+			pf.sig = s2
+			d.parsed[p] = pf
+		}
+	}
+	return readFile{parsedFile: pf, fresh: true}, nil
 }
 
 // merge appends the objects of src to dst, skipping objects already there
@@ -200,4 +376,14 @@ func merge(dst, src *snapshot.Snapshot, seen map[string]bool) []string {
 	}
 	sort.Strings(dup)
 	return dup
+}
+
+// take counts size bytes of the file at p, read before, against the total
+// limit, as if it were read now.
+func (r *reader) take(p string, size int64) error {
+	if size > r.maxFile || size > r.maxTotal-r.done {
+		return fmt.Errorf("%s: over a limit", p)
+	}
+	r.done += size
+	return nil
 }

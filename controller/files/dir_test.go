@@ -270,3 +270,82 @@ func TestDirKeepsLastGoodVersionOfAFileItCannotUse(t *testing.T) {
 		})
 	}
 }
+
+// A change costs what it changes: Load parses again only the files that
+// changed since it read them, LoadChanged only the paths it is given; the
+// result is the same as reading everything.
+func TestDirReadsOnlyWhatChanged(t *testing.T) {
+	dir := t.TempDir()
+	route := func(i int, host string) string {
+		return fmt.Sprintf("apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: r%d, namespace: default}\nspec: {hostnames: [%s]}\n", i, host)
+	}
+	write := func(name, content string) {
+		t.Helper()
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for i := range 20 {
+		write(fmt.Sprintf("r%02d.yaml", i), route(i, "a.example.com"))
+	}
+	hosts := func(res *DirResult) string {
+		var s []string
+		for _, r := range res.Snapshot.HTTPRoutes {
+			s = append(s, r.Name+"="+string(r.Spec.Hostnames[0]))
+		}
+		return strings.Join(s, ",")
+	}
+	// What a reader of the whole folder, with no memory, finds.
+	fresh := func() string {
+		t.Helper()
+		res, err := (&Dir{Root: dir}).Load()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return hosts(res)
+	}
+	time.Sleep(2 * racyWindow) // older than the timestamp granularity
+	d := &Dir{Root: dir}
+	if res, err := d.Load(); err != nil || res.Read != 20 {
+		t.Fatalf("first load: %v, %d files read", err, res.Read)
+	}
+	if res, _ := d.Load(); res.Read != 0 || hosts(res) != fresh() {
+		t.Errorf("nothing changed: %d files read, %s", res.Read, hosts(res))
+	}
+	// One file rewritten in place, same size: read again (by its times).
+	write("r03.yaml", route(3, "b.example.com"))
+	if res, _ := d.Load(); res.Read != 1 || hosts(res) != fresh() {
+		t.Errorf("one file changed: %d files read, %s, want %s", res.Read, hosts(res), fresh())
+	}
+
+	// LoadChanged: only the paths given are looked at.
+	time.Sleep(2 * racyWindow)
+	d.Load()
+	write("r05.yaml", route(5, "c.example.com"))
+	write("new.yaml", route(99, "d.example.com"))
+	if err := os.Remove(filepath.Join(dir, "r07.yaml")); err != nil {
+		t.Fatal(err)
+	}
+	res, err := d.LoadChanged([]string{filepath.Join(dir, "r05.yaml"), filepath.Join(dir, "new.yaml"), filepath.Join(dir, "r07.yaml")})
+	if err != nil || res.Read != 2 || hosts(res) != fresh() {
+		t.Errorf("LoadChanged: %v, %d files read, %s, want %s", err, res.Read, hosts(res), fresh())
+	}
+	// A path that is not a manifest (a folder) reads the whole folder.
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("sub/s.yaml", route(50, "e.example.com"))
+	res, err = d.LoadChanged([]string{filepath.Join(dir, "sub")})
+	if err != nil || hosts(res) != fresh() || !strings.Contains(hosts(res), "r50=e.example.com") {
+		t.Errorf("LoadChanged of a folder: %v, %s, want %s", err, hosts(res), fresh())
+	}
+	// A file of Kubernetes' "..<time>" folders is not a manifest of its own.
+	if err := os.Mkdir(filepath.Join(dir, "..2026_01_01"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	write("..2026_01_01/x.yaml", route(60, "f.example.com"))
+	res, _ = d.LoadChanged([]string{filepath.Join(dir, "..2026_01_01", "x.yaml")})
+	if strings.Contains(hosts(res), "r60") {
+		t.Errorf("a file under a ..<time> folder was read: %s", hosts(res))
+	}
+}

@@ -53,7 +53,7 @@ func FuzzRender(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer os.RemoveAll(dir)
-		out, err := Render(res.Snapshot, Options{ConfigRoot: dir})
+		out, err := Render(res.Snapshot, Options{ConfigRoot: dir, StatusReport: true})
 		if err != nil {
 			t.Fatalf("render: %v", err)
 		}

@@ -124,7 +124,7 @@ func TestGolden(t *testing.T) {
 		dir := filepath.Dir(in)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			snap := loadGoldenInput(t, in, ca)
-			o, err := Render(snap, Options{ConfigRoot: goldenRoot})
+			o, err := Render(snap, Options{ConfigRoot: goldenRoot, StatusReport: true})
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
@@ -140,7 +140,7 @@ func TestGolden(t *testing.T) {
 
 			// The same input, rendered for a real folder, passes haproxy -c.
 			tmp := t.TempDir()
-			o2, err := Render(snap, Options{ConfigRoot: tmp})
+			o2, err := Render(snap, Options{ConfigRoot: tmp, StatusReport: true})
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
@@ -151,7 +151,7 @@ func TestGolden(t *testing.T) {
 			haproxytest.Check(t, filepath.Join(tmp, bundle.ConfigFile))
 
 			// Byte-identical output for the same input.
-			o3, err := Render(snap, Options{ConfigRoot: goldenRoot})
+			o3, err := Render(snap, Options{ConfigRoot: goldenRoot, StatusReport: true})
 			if err != nil {
 				t.Fatal(err)
 			}

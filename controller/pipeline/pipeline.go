@@ -37,6 +37,10 @@ type Options struct {
 	Provisioned bool
 	// Threads and Maxconn: see templates.Options.
 	Threads, Maxconn int32
+	// StatusReport makes Render build status.yaml (Output.StatusYAML);
+	// otherwise it is left nil, and StatusReport builds it when wanted
+	// (off the path of a change going live).
+	StatusReport bool
 }
 
 // Output is what one run of the pipeline produces.
@@ -45,7 +49,7 @@ type Output struct {
 	Bundle *bundle.Bundle
 	// Origins traces the Bundle's files and lines to their objects.
 	Origins *templates.Origins
-	// StatusYAML is the status report.
+	// StatusYAML is the status report (Options.StatusReport).
 	StatusYAML []byte
 	// Status is the status of every object hagate is responsible for.
 	Status *status.Set
@@ -61,11 +65,19 @@ func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	if err != nil {
 		return nil, err
 	}
-	st, err := report.Status(snap, res.Status)
-	if err != nil {
-		return nil, err
+	out := &Output{Bundle: tout.Bundle, Origins: tout.Origins, Status: res.Status, Warnings: res.Warnings}
+	if o.StatusReport {
+		if out.StatusYAML, err = StatusReport(snap, res.Status); err != nil {
+			return nil, err
+		}
 	}
-	return &Output{Bundle: tout.Bundle, Origins: tout.Origins, StatusYAML: st, Status: res.Status, Warnings: res.Warnings}, nil
+	return out, nil
+}
+
+// StatusReport is status.yaml: the statuses a render computed for the
+// objects of snap.
+func StatusReport(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
+	return report.Status(snap, st)
 }
 
 // WithStatus returns the Bundle plus status.yaml: what hagate render
