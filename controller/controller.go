@@ -121,6 +121,12 @@ func Run(ctx context.Context, o Options) error {
 		secrets: map[types.NamespacedName]*cached{},
 		cms:     map[types.NamespacedName]*cached{},
 	}
+	// The API server takes status writes in parallel; one at a time, a
+	// thousand routes would take seconds.
+	r.status = newStatusWriter(o.Log, statusWriters, r.writeJob)
+	if err := mgr.Add(manager.RunnableFunc(func(ctx context.Context) error { r.status.run(ctx); return nil })); err != nil {
+		return fmt.Errorf("status writer: %w", err)
+	}
 	all := handler.EnqueueRequestsFromMapFunc(func(context.Context, client.Object) []reconcile.Request {
 		return []reconcile.Request{{NamespacedName: types.NamespacedName{Name: "all"}}}
 	})
@@ -175,24 +181,38 @@ type reconciler struct {
 	elected <-chan struct{}
 	events  events.EventRecorder
 
+	// status writes the statuses renders compute, off the apply path.
+	status *statusWriter
+
 	mu sync.Mutex
+	// lastDone is when the last reconcile ended: changes batch from then.
+	lastDone time.Time
 	// retry spaces the retries of a failed apply.
 	retry   agent.Backoff
 	secrets map[types.NamespacedName]*cached
 	cms     map[types.NamespacedName]*cached
 }
 
-// Reconcile builds a Snapshot, renders and applies it, and writes status.
+// statusWriters is how many status writes run at once.
+const statusWriters = 16
+
+// Reconcile builds a Snapshot, renders and applies it, and hands the
+// statuses to the status writer.
 func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconcile.Result, error) {
-	// Let the changes that arrive together settle into one render: the
-	// queue holds one key, so every event of the pause is folded in.
-	select {
-	case <-time.After(r.o.Batch):
-	case <-ctx.Done():
-		return reconcile.Result{}, nil
-	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	// The first change after a quiet period applies at once; while
+	// changes keep coming (kubectl apply of many objects), they settle
+	// for Batch after the last render into the next one: the queue holds
+	// one key, so every event of the pause is folded in.
+	if wait := time.Until(r.lastDone.Add(r.o.Batch)); wait > 0 {
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return reconcile.Result{}, nil
+		}
+	}
+	defer func() { r.lastDone = time.Now() }()
 	log := r.o.Log
 	snap, err := r.snapshot(ctx)
 	if err != nil {
@@ -210,15 +230,10 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if out == nil {
 		return reconcile.Result{RequeueAfter: r.retry.Next()}, nil
 	}
-	applied := time.Now()
-	defer func() {
-		log.V(1).Info("reconciled", "apply", applied.Sub(start).String(), "status", time.Since(applied).String())
-	}()
 	if r.leader() {
-		if err := r.writeStatus(ctx, snap, out.Status, applyErr); err != nil {
-			log.Error(err, "writing status; retrying")
-			return reconcile.Result{RequeueAfter: 5 * time.Second}, nil
-		}
+		jobs := r.statusJobs(snap, out.Status, applyErr)
+		r.status.submit(jobs)
+		log.V(1).Info("reconciled", "apply", time.Since(start).String(), "statusWrites", len(jobs))
 	}
 	if applyErr != nil {
 		// Retried until HAProxy runs what is wanted, even when nothing
@@ -259,8 +274,10 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	var svcs corev1.ServiceList
 	var eps discoveryv1.EndpointSliceList
 	var nss corev1.NamespaceList
+	// The render does not change what it reads: the lists share the
+	// cache's objects rather than copying 10,000 routes per change.
 	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &trs, &bps, &rgs, &svcs, &eps, &nss} {
-		if err := r.c.List(ctx, l); err != nil {
+		if err := r.c.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
 	}

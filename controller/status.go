@@ -2,9 +2,7 @@ package controller
 
 import (
 	"context"
-	"errors"
 	"fmt"
-	"sync"
 
 	"time"
 
@@ -92,13 +90,21 @@ func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipel
 	return out, res.Action, err
 }
 
-// writeStatus writes the statuses the render computed. When HAProxy did
-// not take the configuration, our Gateways are not Programmed and get an
-// event saying why.
-func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, st *status.Set, applyErr error) error {
-	var jobs []func() error
-	queue := func(job func() error) { jobs = append(jobs, job) }
-	now := metav1.NewTime(time.Now())
+// statusJobs are the status writes a render asks for: the statuses it
+// computed that the status writer did not write already to the object as
+// it is. When HAProxy did not take the configuration, our Gateways are
+// not Programmed and get an event saying why.
+func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyErr error) []*statusJob {
+	var jobs []*statusJob
+	queue := func(kind string, o client.Object, fp uint64, obj func() client.Object, change func(client.Object, metav1.Time) bool) {
+		k := statusKey{kind: kind, NamespacedName: nn(o)}
+		if r.status.upToDate(k, fp, o.GetResourceVersion()) {
+			return
+		}
+		jobs = append(jobs, &statusJob{key: k, fp: fp, obj: obj, change: func(o client.Object) bool {
+			return change(o, metav1.NewTime(time.Now()))
+		}})
+	}
 	for _, gc := range snap.GatewayClasses {
 		s, ok := st.GatewayClasses[gc.Name]
 		if !ok || r.o.Provisioned {
@@ -110,7 +116,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 		for _, f := range SupportedFeatures {
 			want.SupportedFeatures = append(want.SupportedFeatures, gwapiv1.SupportedFeature{Name: gwapiv1.FeatureName(f)})
 		}
-		queue(r.update(ctx, &gwapiv1.GatewayClass{}, nn(gc), func(o client.Object) bool {
+		queue("GatewayClass", gc, jsonFingerprint(want), func() client.Object { return &gwapiv1.GatewayClass{} }, func(o client.Object, now metav1.Time) bool {
 			c := o.(*gwapiv1.GatewayClass)
 			next := c.Status
 			next.Conditions = mergeConditions(c.Status.Conditions, want.Conditions, now)
@@ -120,7 +126,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			}
 			c.Status = next
 			return true
-		}))
+		})
 	}
 	for _, gw := range snap.Gateways {
 		s, ok := st.Gateways[nn(gw)]
@@ -155,7 +161,7 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			t := gwapiv1.IPAddressType
 			want.Addresses = []gwapiv1.GatewayStatusAddress{{Type: &t, Value: r.o.GatewayAddress}}
 		}
-		queue(r.update(ctx, &gwapiv1.Gateway{}, nn(gw), func(o client.Object) bool {
+		queue("Gateway", gw, jsonFingerprint(want), func() client.Object { return &gwapiv1.Gateway{} }, func(o client.Object, now metav1.Time) bool {
 			g := o.(*gwapiv1.Gateway)
 			next := g.Status
 			next.Addresses = want.Addresses
@@ -172,10 +178,10 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			}
 			g.Status = next
 			return true
-		}))
+		})
 	}
-	routes := func(obj func() client.Object, key types.NamespacedName, want *gwapiv1.RouteStatus, get func(client.Object) *gwapiv1.RouteStatus) {
-		queue(r.update(ctx, obj(), key, func(o client.Object) bool {
+	routes := func(kind string, x client.Object, mine bool, want *gwapiv1.RouteStatus, obj func() client.Object, get func(client.Object) *gwapiv1.RouteStatus) {
+		queue(kind, x, routeFingerprint(mine, want), obj, func(o client.Object, now metav1.Time) bool {
 			cur := get(o)
 			var w []gwapiv1.RouteParentStatus
 			if want != nil {
@@ -187,29 +193,30 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			}
 			cur.Parents = next
 			return true
-		}))
+		})
 	}
 	for _, x := range snap.HTTPRoutes {
 		if want, mine := st.HTTPRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
-			routes(func() client.Object { return &gwapiv1.HTTPRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.HTTPRoute).Status.RouteStatus })
+			routes("HTTPRoute", x, mine, want, func() client.Object { return &gwapiv1.HTTPRoute{} }, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.HTTPRoute).Status.RouteStatus })
 		}
 	}
 	for _, x := range snap.GRPCRoutes {
 		if want, mine := st.GRPCRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
-			routes(func() client.Object { return &gwapiv1.GRPCRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.GRPCRoute).Status.RouteStatus })
+			routes("GRPCRoute", x, mine, want, func() client.Object { return &gwapiv1.GRPCRoute{} }, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.GRPCRoute).Status.RouteStatus })
 		}
 	}
 	for _, x := range snap.TLSRoutes {
 		if want, mine := st.TLSRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
-			routes(func() client.Object { return &gwapiv1.TLSRoute{} }, nn(x), want, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
+			routes("TLSRoute", x, mine, want, func() client.Object { return &gwapiv1.TLSRoute{} }, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
 		}
 	}
 	for _, p := range snap.BackendTLSPolicies {
 		want := st.BackendTLSPolicies[nn(p)]
-		if want == nil && !hasOurs(ancestors, p.Status.Ancestors, r.o.ControllerName) {
+		mine := hasOurs(ancestors, p.Status.Ancestors, r.o.ControllerName)
+		if want == nil && !mine {
 			continue
 		}
-		queue(r.update(ctx, &gwapiv1.BackendTLSPolicy{}, nn(p), func(o client.Object) bool {
+		queue("BackendTLSPolicy", p, jsonFingerprint(mine, want), func() client.Object { return &gwapiv1.BackendTLSPolicy{} }, func(o client.Object, now metav1.Time) bool {
 			c := o.(*gwapiv1.BackendTLSPolicy)
 			var w []gwapiv1.PolicyAncestorStatus
 			if want != nil {
@@ -221,47 +228,19 @@ func (r *reconciler) writeStatus(ctx context.Context, snap *snapshot.Snapshot, s
 			}
 			c.Status.Ancestors = next
 			return true
-		}))
+		})
 	}
-	return runJobs(jobs, 16)
+	return jobs
 }
 
-// runJobs runs status writes, n at a time (the API server takes them in
-// parallel; one by one, a thousand routes would take seconds).
-func runJobs(jobs []func() error, n int) error {
-	var mu sync.Mutex
-	var errs []error
-	sem := make(chan struct{}, n)
-	var wg sync.WaitGroup
-	for _, j := range jobs {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func() {
-			defer wg.Done()
-			defer func() { <-sem }()
-			if err := j(); err != nil {
-				mu.Lock()
-				errs = append(errs, err)
-				mu.Unlock()
-			}
-		}()
-	}
-	wg.Wait()
-	return errors.Join(errs...)
-}
-
-// update returns the job of writing an object's status: change edits
-// the status (it returns false when nothing changes).
-func (r *reconciler) update(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) func() error {
-	return func() error { return r.updateNow(ctx, obj, key, change) }
-}
-
-// updateNow reads the object from the cache (from the API server after a
-// conflict), and writes its status when change edited it.
-func (r *reconciler) updateNow(ctx context.Context, obj client.Object, key types.NamespacedName, change func(client.Object) bool) error {
+// writeJob writes one status: it reads the object from the cache (from
+// the API server after a conflict), and writes its status when the job
+// changed it. It returns the object's resourceVersion before and after.
+func (r *reconciler) writeJob(ctx context.Context, j *statusJob) (before, after string, err error) {
 	var reader client.Reader = r.c
-	return retry.RetryOnConflict(retry.DefaultRetry, func() error {
-		err := reader.Get(ctx, key, obj)
+	err = retry.RetryOnConflict(retry.DefaultRetry, func() error {
+		obj := j.obj()
+		err := reader.Get(ctx, j.key.NamespacedName, obj)
 		reader = r.api
 		if err != nil {
 			if apierrors.IsNotFound(err) {
@@ -269,14 +248,18 @@ func (r *reconciler) updateNow(ctx context.Context, obj client.Object, key types
 			}
 			return err
 		}
-		if !change(obj) {
+		before = obj.GetResourceVersion()
+		after = before
+		if !j.change(obj) {
 			return nil
 		}
 		if err := r.c.Status().Update(ctx, obj); err != nil {
-			return fmt.Errorf("status of %s %s: %w", obj.GetObjectKind().GroupVersionKind().Kind, key, err)
+			return fmt.Errorf("status of %s %s: %w", j.key.kind, j.key.NamespacedName, err)
 		}
+		after = obj.GetResourceVersion()
 		return nil
 	})
+	return before, after, err
 }
 
 func nn(o metav1.Object) types.NamespacedName {
