@@ -17,10 +17,11 @@ import (
 	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/runtime"
+	clientgoscheme "k8s.io/client-go/kubernetes/scheme"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
-	"hagate.io/hagate/controller"
 	"hagate.io/hagate/internal/testutil/backend"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/netns"
@@ -140,7 +141,7 @@ func propagate(b *testing.B, mode string, routes, samples int, res *result) {
 	var kcfg string
 	if mode == "kube" {
 		cl := kubeCluster(b) // skips when there is no API server
-		c, err := client.New(cl.Config, client.Options{Scheme: controller.Scheme()})
+		c, err := client.New(cl.Config, client.Options{Scheme: scheme()})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -299,6 +300,15 @@ func (r *run) waitServing() {
 		wait("https://"+baseHost(i), func() bool { return status(httpsc, "https", r.httpsAddr, baseHost(i), false) == http.StatusOK })
 	}
 	wait("the first certificate of "+rotHost, func() bool { return r.servesRot(0) })
+}
+
+// scheme holds the kinds the benchmark creates. The benchmark imports no
+// hagate package: it drives the binary only.
+func scheme() *runtime.Scheme {
+	s := runtime.NewScheme()
+	_ = clientgoscheme.AddToScheme(s)
+	_ = gwapiv1.Install(s)
+	return s
 }
 
 // accepted counts the routes of ns with hagate's Accepted=True in their
