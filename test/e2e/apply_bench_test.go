@@ -157,8 +157,8 @@ func BenchmarkCertRotation(b *testing.B) {
 	}
 }
 
-// BenchmarkReload measures a reload (a route added) with 10 and 1,000
-// routes, while four clients send requests in a loop, and reports the
+// BenchmarkReload measures a reload (a route with a header match added)
+// with 10 and 1,000 routes, while four clients send requests in a loop, and reports the
 // requests that failed (the target is zero).
 //
 //	go test ./test/e2e -run '^$' -bench Reload -benchtime 10x
@@ -197,7 +197,11 @@ func BenchmarkReload(b *testing.B) {
 			reloads := metricstest.Counter(b, m.Registry, "hagate_haproxy_reloads_total", "")
 			b.ResetTimer()
 			for i := 0; i < b.N; i++ {
-				w.snap.HTTPRoutes = append(w.snap.HTTPRoutes, benchRoute(n+i))
+				// A header match is a line of haproxy.cfg: a reload (a
+				// path-only route is a Runtime API change).
+				rt := benchRoute(n + i)
+				rt.Spec.Rules[0].Matches[0].Headers = []gwapiv1.HTTPHeaderMatch{{Name: "x-variant", Value: fmt.Sprintf("v%d", i)}}
+				w.snap.HTTPRoutes = append(w.snap.HTTPRoutes, rt)
 				if _, res, err := a.Update(context.Background(), w.snap); err != nil || res.Action != haproxy.ActionReload {
 					b.Fatalf("update: %v %+v", err, res)
 				}
