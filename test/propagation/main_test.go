@@ -8,6 +8,9 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/go-logr/logr"
+	ctrllog "sigs.k8s.io/controller-runtime/pkg/log"
+
 	"hagate.io/hagate/internal/testutil/kubetest"
 )
 
@@ -26,6 +29,9 @@ var (
 )
 
 func TestMain(m *testing.M) {
+	// The controller-runtime client logs through this; without a logger
+	// it prints a stack trace on first use.
+	ctrllog.SetLogger(logr.Discard())
 	code := m.Run()
 	if stopCluster != nil {
 		stopCluster()
