@@ -4,7 +4,6 @@ import (
 	"net"
 	"strings"
 
-	"k8s.io/apimachinery/pkg/util/validation"
 )
 
 // validHostname reports whether h is a lower-case DNS name, optionally
@@ -15,7 +14,7 @@ func validHostname(h string) bool {
 	if name == "" || strings.Contains(name, "*") || net.ParseIP(name) != nil {
 		return false
 	}
-	if len(validation.IsDNS1123Subdomain(name)) > 0 {
+	if !isDNS1123Subdomain(name) {
 		return false
 	}
 	for _, label := range strings.Split(name, ".") {

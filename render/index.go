@@ -4,7 +4,6 @@ import (
 	corev1 "k8s.io/api/core/v1"
 	discoveryv1 "k8s.io/api/discovery/v1"
 	"k8s.io/apimachinery/pkg/types"
-	"k8s.io/apimachinery/pkg/util/validation"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
 	"hagate.io/hagate/render/snapshot"
@@ -29,10 +28,10 @@ type index struct {
 // API server accepts (DNS labels and subdomains). Objects with other names
 // never reach the configuration: names become file names and config text.
 func validName(ns, name string) bool {
-	if ns != "" && len(validation.IsDNS1123Label(ns)) > 0 {
+	if ns != "" && !isDNS1123Label(ns) {
 		return false
 	}
-	return len(validation.IsDNS1123Subdomain(name)) == 0
+	return isDNS1123Subdomain(name)
 }
 
 func newIndex(s *snapshot.Snapshot) *index {

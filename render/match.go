@@ -45,7 +45,7 @@ func checkValue(what, v string) error {
 }
 
 func checkPath(what, p string) error {
-	if !pathRE.MatchString(p) || len(p) > 1024 {
+	if !isPathChars(p) || len(p) > 1024 {
 		return fmt.Errorf("%s %q is not an absolute path of printable characters without whitespace, '#' or '?'", what, p)
 	}
 	return nil
