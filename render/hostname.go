@@ -3,7 +3,6 @@ package render
 import (
 	"net"
 	"strings"
-
 )
 
 // validHostname reports whether h is a lower-case DNS name, optionally
