@@ -95,8 +95,11 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			fe.TLS.ClientCA = v.ca.Path
 			fe.TLS.ClientOptional = v.optional
 		}
+		// With one listener on the port, a request cannot be misdirected:
+		// no SNI maps, no 421 check.
 		for _, l := range ls {
 			switch {
+			case len(ls) == 1:
 			case l.hostname == "":
 				fe.SNIDefault = l.name
 			case isWildcard(l.hostname):
@@ -168,6 +171,14 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 		fe.Rules = append(fe.Rules, r)
 	}
 	sort.Slice(fe.Rules, func(i, j int) bool { return fe.Rules[i].Name < fe.Rules[j].Name })
+	// The request's host is kept in a variable when it is used twice: by
+	// both host maps, or by a redirect that keeps it.
+	fe.HostVar = len(fe.HostExact) > 0 && len(fe.HostSuffix) > 0
+	for _, r := range fe.Rules {
+		if r.Redirect != nil && r.Redirect.Hostname == "" {
+			fe.HostVar = true
+		}
+	}
 	sort.Slice(fe.RuleBackends, func(i, j int) bool { return fe.RuleBackends[i].Key < fe.RuleBackends[j].Key })
 	return fe
 }

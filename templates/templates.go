@@ -37,6 +37,9 @@ type Options struct {
 	// (its own defaults otherwise: a thread per CPU, maxconn from the
 	// file descriptor limit).
 	Threads, Maxconn int32
+	// AccessLog is where HAProxy writes its access log
+	// (ir.ParseAccessLog); empty means ir.AccessLogStdout.
+	AccessLog ir.AccessLog
 }
 
 // sniCond is the condition "the SNI is this route's": the ClientHello's on
@@ -54,27 +57,28 @@ func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
 }
 
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
-	"arg":                    Arg,
-	"comment":                comment,
-	"sanRegex":               sanRegex,
-	"logFormat":              LogFormat,
-	"matchLines":             matchLines,
-	"ruleCond":               ruleCond,
-	"redirectLines":          redirectLines,
-	"rewritePaths":           rewritePaths,
-	"depths":                 depths,
-	"pattern":                pattern,
-	"backendRequestHeaders":  backendRequestHeaders,
-	"backendResponseHeaders": backendResponseHeaders,
-	"totalWeight":            totalWeight,
-	"weightedBackends":       weightedBackends,
-	"serverAddr":             serverAddr,
-	"quoted":                 quoted,
-	"where":                  where,
-	"crtListPath":            crtListPath,
-	"mapPath":                mapPath,
-	"systemCA":               func() string { return ir.SystemCA },
-	"sniCond":                sniCond,
+	"arg":              Arg,
+	"comment":          comment,
+	"sanRegex":         sanRegex,
+	"logFormat":        LogFormat,
+	"matchLines":       matchLines,
+	"ruleCond":         ruleCond,
+	"redirectLines":    redirectLines,
+	"rewritePaths":     rewritePaths,
+	"depths":           depths,
+	"pattern":          pattern,
+	"requestRules":     requestRules,
+	"responseRules":    responseRules,
+	"backendRules":     backendRules,
+	"totalWeight":      totalWeight,
+	"weightedBackends": weightedBackends,
+	"serverAddr":       serverAddr,
+	"quoted":           quoted,
+	"where":            where,
+	"crtListPath":      crtListPath,
+	"mapPath":          mapPath,
+	"systemCA":         func() string { return ir.SystemCA },
+	"sniCond":          sniCond,
 	"tcpBackends": func(c *ir.Config) bool {
 		for _, b := range c.Backends {
 			if b.Mode == ir.ModeTCP {
@@ -110,6 +114,9 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	bind, err := bindFunc(opts.BindAddress)
 	if err != nil {
 		return nil, err
+	}
+	if err := opts.AccessLog.Valid(); err != nil {
+		return nil, fmt.Errorf("render templates: %w", err)
 	}
 	file := func(p string) string { return path.Join(opts.ConfigRoot, p) }
 	t, err := tmpl.Clone()
@@ -176,10 +183,20 @@ func addMap(b *bundle.Bundle, frontend, kind, what string, entries []ir.MapEntry
 		return
 	}
 	p := mapPath(frontend, kind)
-	var buf bytes.Buffer
-	fmt.Fprintf(&buf, "# %s\n", what)
+	n := len(what) + 3
 	for _, e := range entries {
-		fmt.Fprintf(&buf, "%s %s\n", e.Key, e.Value)
+		n += len(e.Key) + len(e.Value) + 2
+	}
+	var buf bytes.Buffer
+	buf.Grow(n)
+	buf.WriteString("# ")
+	buf.WriteString(what)
+	buf.WriteByte('\n')
+	for _, e := range entries {
+		buf.WriteString(e.Key)
+		buf.WriteByte(' ')
+		buf.WriteString(e.Value)
+		buf.WriteByte('\n')
 	}
 	b.Add(&bundle.File{Path: p, Content: buf.Bytes(), Mode: 0o644})
 	b.State.Maps = append(b.State.Maps, mapState(p, kind, entries))
@@ -547,6 +564,42 @@ func weightedBackends(bs []ir.WeightedBackend) []weightedChoice {
 			c.Share = fmt.Sprintf(" { var(txn.weight) -m int ge %d }", from) + c.Share
 		}
 		out = append(out, c)
+	}
+	return out
+}
+
+// requestRules are the rules that write http-request lines of their
+// own: a redirect, a rewrite, CORS, request headers (the rule's or a
+// share's), the 500 of a rule without backends, or the draw between
+// several backends. The others (most rules, whose backend is found by
+// map) write none, and the template does not visit them.
+func requestRules(rules []*ir.Rule) []*ir.Rule {
+	return filterRules(rules, func(r *ir.Rule) bool {
+		return r.Redirect != nil || r.Rewrite != nil || r.CORS != nil || r.RequestHeaders != nil ||
+			backendRequestHeaders(r.Backends) || len(r.Backends) != 1
+	})
+}
+
+// responseRules are the rules that write http-response lines: CORS or
+// response headers (the rule's or a share's).
+func responseRules(rules []*ir.Rule) []*ir.Rule {
+	return filterRules(rules, func(r *ir.Rule) bool {
+		return r.ResponseHeaders != nil || r.CORS != nil || backendResponseHeaders(r.Backends)
+	})
+}
+
+// backendRules are the rules that choose their backends with use_backend
+// lines of their own: not redirected, and not found by map.
+func backendRules(rules []*ir.Rule) []*ir.Rule {
+	return filterRules(rules, func(r *ir.Rule) bool { return r.Redirect == nil && !r.BackendByMap })
+}
+
+func filterRules(rules []*ir.Rule, keep func(*ir.Rule) bool) []*ir.Rule {
+	var out []*ir.Rule
+	for _, r := range rules {
+		if keep(r) {
+			out = append(out, r)
+		}
 	}
 	return out
 }

@@ -140,10 +140,15 @@ type Frontend struct {
 	// HostDefault is the virtual host of requests no map entry matches;
 	// empty when there is none (the request gets 404).
 	HostDefault string
+	// HostVar keeps the request's host (lower case, without port) in the
+	// variable txn.host, for a redirect that keeps the host or for both
+	// host maps; otherwise the one lookup reads the Host header itself.
+	HostVar bool
 
 	// SNIExact, SNISuffix and SNIDefault map the TLS SNI to the name of
 	// the listener that owns it (HTTPS only), to detect misdirected
-	// requests.
+	// requests (421). All empty when the port has one listener: no
+	// request can be misdirected there.
 	SNIExact []MapEntry
 	// SNISuffix maps SNI suffixes to listener names, most specific first.
 	SNISuffix []MapEntry
