@@ -14,8 +14,11 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
@@ -96,6 +99,9 @@ func (e *DocError) Unwrap() error { return e.Err }
 func Load(opts Options) (*Result, error) {
 	l := newLoader()
 	rd := newReader(opts.MaxFileBytes, opts.MaxTotalBytes)
+	// Every file is read and split first, then all documents are decoded
+	// at once, in parallel, and added in input order.
+	var units []unit
 	for _, p := range opts.Paths {
 		if p == "-" {
 			if l.read[p] {
@@ -109,7 +115,7 @@ func Load(opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			l.loadFile(stdinName, data)
+			units = append(units, unit{docs: splitFile(stdinName, data)})
 			continue
 		}
 		files, err := expand(p)
@@ -117,7 +123,7 @@ func Load(opts Options) (*Result, error) {
 			return nil, err
 		}
 		if len(files) == 0 {
-			l.res.Warnings = append(l.res.Warnings, fmt.Sprintf("%s: no *.yaml or *.yml files in this directory.", p))
+			units = append(units, unit{warning: fmt.Sprintf("%s: no *.yaml or *.yml files in this directory.", p)})
 		}
 		for _, f := range files {
 			if key := filepath.Clean(f); !l.read[key] {
@@ -126,11 +132,30 @@ func Load(opts Options) (*Result, error) {
 				if err != nil {
 					return nil, err
 				}
-				l.loadFile(f, data)
+				units = append(units, unit{docs: splitFile(f, data)})
 			}
 		}
 	}
+	var all []*document
+	for _, u := range units {
+		all = append(all, u.docs...)
+	}
+	decodeAll(all)
+	for _, u := range units {
+		if u.docs == nil {
+			l.res.Warnings = append(l.res.Warnings, u.warning)
+			continue
+		}
+		l.add(u.docs)
+	}
 	return l.res, nil
+}
+
+// unit is what one path gives, in input order: the documents of a file,
+// or a warning.
+type unit struct {
+	docs    []*document
+	warning string
 }
 
 // expand returns path itself when it is a file, and every *.yaml and *.yml
@@ -201,47 +226,152 @@ func (at location) String() string {
 	return s
 }
 
-// fail records a DocError at at.
-func (l *loader) fail(at location, err error) {
+// failure is a DocError at at.
+func failure(at location, err error) outcome {
 	if at.item >= 0 {
 		err = fmt.Errorf("items[%d]: %w", at.item, err)
 	}
-	l.res.Errors = append(l.res.Errors, &DocError{File: at.file, Doc: at.doc, Err: err})
+	return outcome{err: &DocError{File: at.file, Doc: at.doc, Err: err}}
 }
 
-// warn records a warning sentence about at.
-func (l *loader) warn(at location, format string, args ...any) {
-	l.res.Warnings = append(l.res.Warnings, at.String()+": "+fmt.Sprintf(format, args...))
+// warning is a warning sentence about at.
+func warning(at location, format string, args ...any) outcome {
+	return outcome{warning: at.String() + ": " + fmt.Sprintf(format, args...)}
 }
 
 // loadFile splits data into YAML documents and loads each. It returns how
 // many documents were not empty (an empty one holds only blanks and
 // comments); a document with an error counts as not empty.
 func (l *loader) loadFile(file string, data []byte) (docs int) {
+	ds := splitFile(file, data)
+	decodeAll(ds)
+	return l.add(ds)
+}
+
+// document is one document of a file: split off, then decoded.
+type document struct {
+	at location
+	// raw is the document's YAML, or err why it could not be split off
+	// (a bad "---" line).
+	raw []byte
+	err error
+	// Set by decode: counts is whether the document is not empty (or has
+	// an error), outs what it gives the Result, in order.
+	counts bool
+	outs   []outcome
+}
+
+// outcome is one thing a document gives the Result: an error, a warning
+// or an object.
+type outcome struct {
+	err     *DocError
+	warning string
+	// obj, of kind kind, read at at, is added to the Snapshot by add
+	// unless an earlier document defines it.
+	obj  object
+	kind string
+	at   location
+	add  func(*snapshot.Snapshot)
+}
+
+// splitFile splits data, read from file, into YAML documents.
+func splitFile(file string, data []byte) []*document {
+	var ds []*document
 	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
 	for doc := 1; ; doc++ {
-		at := location{file: file, doc: doc, item: -1}
 		raw, err := r.Read()
 		if err == io.EOF {
-			return docs
+			return ds
 		}
-		if err != nil {
-			// A bad "---" line; the reader goes on after it.
-			l.fail(at, err)
-			docs++
-			continue
-		}
-		js, err := yaml.YAMLToJSONStrict(raw)
-		if err != nil {
-			l.fail(at, fmt.Errorf("error converting YAML to JSON: %w", err))
-			docs++
-			continue
-		}
-		if !emptyJSON(js) {
-			docs++
-		}
-		l.loadJSON(at, js)
+		// A bad "---" line is an error; the reader goes on after it.
+		ds = append(ds, &document{at: location{file: file, doc: doc, item: -1}, raw: raw, err: err})
 	}
+}
+
+// decodeAll decodes every document, on as many cores as Go may use:
+// decoding is most of the time Load takes.
+func decodeAll(ds []*document) {
+	workers := min(runtime.GOMAXPROCS(0), len(ds))
+	if workers <= 1 {
+		for _, d := range ds {
+			d.decode()
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= len(ds) {
+					return
+				}
+				ds[i].decode()
+			}
+		})
+	}
+	wg.Wait()
+}
+
+// decode converts the document to JSON and decodes it. It reads and
+// writes nothing but d, so documents decode in parallel.
+func (d *document) decode() {
+	if d.err != nil {
+		d.counts = true
+		d.outs = append(d.outs, failure(d.at, d.err))
+		return
+	}
+	js, ok := fastYAMLToJSON(d.raw)
+	if !ok {
+		var err error
+		if js, err = yaml.YAMLToJSONStrict(d.raw); err != nil {
+			d.counts = true
+			d.outs = append(d.outs, failure(d.at, fmt.Errorf("error converting YAML to JSON: %w", err)))
+			return
+		}
+	}
+	d.counts = !emptyJSON(js)
+	d.outs = decodeJSON(d.at, js, d.outs)
+}
+
+// add adds what the documents gave to the Result, in order, and returns
+// how many documents count (see loadFile).
+func (l *loader) add(ds []*document) (docs int) {
+	for _, d := range ds {
+		if d.counts {
+			docs++
+		}
+		for _, o := range d.outs {
+			switch {
+			case o.err != nil:
+				l.res.Errors = append(l.res.Errors, o.err)
+			case o.obj == nil:
+				l.res.Warnings = append(l.res.Warnings, o.warning)
+			default:
+				l.addObject(o)
+			}
+		}
+	}
+	return docs
+}
+
+// addObject adds a decoded object to the Snapshot, unless an earlier
+// document defines it.
+func (l *loader) addObject(o outcome) {
+	obj := o.obj
+	key := o.kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
+	if first, dup := l.res.Origins[key]; dup {
+		name := obj.GetName()
+		if ns := obj.GetNamespace(); ns != "" {
+			name = ns + "/" + name
+		}
+		f := failure(o.at, fmt.Errorf("duplicate %s %s, first defined in %s", o.kind, name, first))
+		l.res.Errors = append(l.res.Errors, f.err)
+		return
+	}
+	o.add(l.res.Snapshot)
+	l.res.Origins[key] = o.at.String()
 }
 
 // emptyJSON reports whether js, a document converted to JSON, is empty:
@@ -258,43 +388,38 @@ type list struct {
 	Items           []gojson.RawMessage `json:"items"`
 }
 
-// loadJSON loads one document, or one item of a List, converted to JSON.
-func (l *loader) loadJSON(at location, js []byte) {
+// decodeJSON decodes one document, or one item of a List, converted to
+// JSON, and appends what it gives to outs.
+func decodeJSON(at location, js []byte, outs []outcome) []outcome {
 	if emptyJSON(js) {
-		return // an empty document: only comments and blanks
+		return outs // an empty document: only comments and blanks
 	}
 	js = bytes.TrimSpace(js)
 	if js[0] != '{' {
-		l.fail(at, errors.New("not a mapping: an object needs apiVersion, kind and metadata"))
-		return
+		return append(outs, failure(at, errors.New("not a mapping: an object needs apiVersion, kind and metadata")))
 	}
 	var h metav1.TypeMeta
 	if err := json.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
-		l.fail(at, err)
-		return
+		return append(outs, failure(at, err))
 	}
 	switch {
 	case h.APIVersion == "":
-		l.fail(at, errors.New("apiVersion is missing"))
-		return
+		return append(outs, failure(at, errors.New("apiVersion is missing")))
 	case h.Kind == "":
-		l.fail(at, errors.New("kind is missing"))
-		return
+		return append(outs, failure(at, errors.New("kind is missing")))
 	case h.APIVersion == "v1" && h.Kind == "List":
 		if at.item >= 0 {
-			l.fail(at, errors.New("a List inside a List is not supported"))
-			return
+			return append(outs, failure(at, errors.New("a List inside a List is not supported")))
 		}
 		var ls list
 		if err := unmarshalStrict(js, &ls); err != nil {
-			l.fail(at, err)
-			return
+			return append(outs, failure(at, err))
 		}
 		for i, item := range ls.Items {
 			at.item = i
-			l.loadJSON(at, item)
+			outs = decodeJSON(at, item, outs)
 		}
-		return
+		return outs
 	}
 	group, version, ok := strings.Cut(h.APIVersion, "/")
 	if !ok {
@@ -304,17 +429,14 @@ func (l *loader) loadJSON(at location, js []byte) {
 	if !ok || k.group != group {
 		var meta metav1.PartialObjectMetadata
 		_ = json.UnmarshalCaseSensitivePreserveInts(js, &meta) // best effort: the name is only for the warning
-		l.warn(at, "skipped %s %s %q: hagate does not read this kind.", h.APIVersion, h.Kind, meta.Name)
-		return
+		return append(outs, warning(at, "skipped %s %s %q: hagate does not read this kind.", h.APIVersion, h.Kind, meta.Name))
 	}
 	if !slices.Contains(k.versions, version) {
-		l.fail(at, fmt.Errorf("unsupported apiVersion %s for %s (supported: %s)", h.APIVersion, h.Kind, k.apiVersions()))
-		return
+		return append(outs, failure(at, fmt.Errorf("unsupported apiVersion %s for %s (supported: %s)", h.APIVersion, h.Kind, k.apiVersions())))
 	}
 	obj, add, err := k.decode(js)
 	if err != nil {
-		l.fail(at, err)
-		return
+		return append(outs, failure(at, err))
 	}
 	switch {
 	case k.clusterScoped:
@@ -323,24 +445,13 @@ func (l *loader) loadJSON(at location, js []byte) {
 		obj.SetNamespace(metav1.NamespaceDefault)
 	}
 	if obj.GetName() == "" {
-		l.fail(at, errors.New("metadata.name is missing"))
-		return
-	}
-	name := obj.GetName()
-	if ns := obj.GetNamespace(); ns != "" {
-		name = ns + "/" + name
-	}
-	key := h.Kind + "/" + obj.GetNamespace() + "/" + obj.GetName()
-	if first, dup := l.res.Origins[key]; dup {
-		l.fail(at, fmt.Errorf("duplicate %s %s, first defined in %s", h.Kind, name, first))
-		return
+		return append(outs, failure(at, errors.New("metadata.name is missing")))
 	}
 	obj.GetObjectKind().SetGroupVersionKind(schema.GroupVersionKind{Group: k.group, Version: k.versions[0], Kind: h.Kind})
 	if s, ok := obj.(*corev1.Secret); ok {
 		mergeStringData(s)
 	}
-	add(l.res.Snapshot)
-	l.res.Origins[key] = at.String()
+	return append(outs, outcome{obj: obj, kind: h.Kind, at: at, add: add})
 }
 
 // mergeStringData moves stringData into data, stringData winning, as the

@@ -7,8 +7,11 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"runtime"
 	"sort"
 	"strconv"
+	"sync"
+	"sync/atomic"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -120,30 +123,80 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 			fmt.Fprintf(&out, "#   %s\n", s)
 		}
 	}
-	for i, e := range es {
-		raw, err := json.Marshal(e)
-		if err != nil {
-			return nil, fmt.Errorf("status report: %w", err)
+	// Each entry is written on its own, in parallel.
+	docs := make([][]byte, len(es))
+	errs := make([]error, len(es))
+	parallel(len(es), func(i int) { docs[i], errs[i] = entryYAML(es[i]) })
+	size := out.Len()
+	for i, y := range docs {
+		if errs[i] != nil {
+			return nil, fmt.Errorf("status report: %w", errs[i])
 		}
-		var generic any
-		if err := json.Unmarshal(raw, &generic); err != nil {
-			return nil, fmt.Errorf("status report: %w", err)
-		}
-		dropTimes(generic)
-		j, err := json.Marshal(generic)
-		if err != nil {
-			return nil, fmt.Errorf("status report: %w", err)
-		}
-		y, err := yaml.JSONToYAML(yamlSafe(j))
-		if err != nil {
-			return nil, fmt.Errorf("status report: %w", err)
-		}
+		size += len(y) + len("---\n")
+	}
+	out.Grow(size)
+	for i, y := range docs {
 		if i > 0 {
 			out.WriteString("---\n")
 		}
 		out.Write(y)
 	}
 	return out.Bytes(), nil
+}
+
+// entryYAML returns one document of the report: e as JSON turned into
+// YAML by sigs.k8s.io/yaml.JSONToYAML, without its lastTransitionTime
+// fields. writeYAML writes the same bytes directly; JSONToYAML is called
+// only for what it declines.
+func entryYAML(e entry) ([]byte, error) {
+	raw, err := json.Marshal(e)
+	if err != nil {
+		return nil, err
+	}
+	var generic any
+	if err := json.Unmarshal(raw, &generic); err != nil {
+		return nil, err
+	}
+	if y, ok := writeYAML(generic, make([]byte, 0, 2*len(raw))); ok {
+		return y, nil
+	}
+	return slowEntryYAML(generic)
+}
+
+// slowEntryYAML is entryYAML through JSON text and JSONToYAML, for a value
+// decoded from JSON.
+func slowEntryYAML(generic any) ([]byte, error) {
+	dropTimes(generic)
+	j, err := json.Marshal(generic)
+	if err != nil {
+		return nil, err
+	}
+	return yaml.JSONToYAML(yamlSafe(j))
+}
+
+// parallel calls f(0) ... f(n-1) on as many cores as Go may use.
+func parallel(n int, f func(int)) {
+	workers := min(runtime.GOMAXPROCS(0), n)
+	if workers <= 1 {
+		for i := range n {
+			f(i)
+		}
+		return
+	}
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Go(func() {
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				f(i)
+			}
+		})
+	}
+	wg.Wait()
 }
 
 // commentValue returns s as it may appear in a `#` comment line of the
