@@ -456,6 +456,9 @@ func ms(d time.Duration) float64 { return float64(d) / float64(time.Millisecond)
 
 // report writes the metrics and the tables.
 func (res *result) report(b *testing.B) {
+	if len(res.kinds) == 0 {
+		return
+	}
 	var t strings.Builder
 	tw := tabwriter.NewWriter(&t, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "change\tsamples\tp50 ms\tp90 ms\tp99 ms\tmax ms\tnot live in 30s\truntime applies\treloads\tfailed applies\t")
