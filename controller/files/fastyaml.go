@@ -48,6 +48,10 @@ type fastParser struct {
 	// last.
 	entries []fastEntry
 	depth   int
+	// apiVersion and kind are the values of the top-level keys of that
+	// name; typeOK is false when one of them is not a string.
+	apiVersion, kind string
+	typeOK           bool
 }
 
 // fastEntry is one key and value of a mapping, as written in out.
@@ -60,12 +64,27 @@ type fastEntry struct {
 // fastYAMLToJSON returns the JSON of doc, or ok false when doc is not in
 // the subset this fast path reads.
 func fastYAMLToJSON(doc []byte) (js []byte, ok bool) {
+	js, _, ok = fastYAMLToJSONType(doc)
+	return js, ok
+}
+
+// fastType is the apiVersion and kind of a document, as decoding its JSON
+// into a metav1.TypeMeta gives them; known is false when the fast path
+// cannot tell (one is not a string): the JSON is then decoded.
+type fastType struct {
+	apiVersion, kind string
+	known            bool
+}
+
+// fastYAMLToJSONType is fastYAMLToJSON, also returning the document's
+// apiVersion and kind.
+func fastYAMLToJSONType(doc []byte) (js []byte, t fastType, ok bool) {
 	for _, c := range doc {
 		if (c < ' ' || c > '~') && c != '\n' {
-			return nil, false
+			return nil, t, false
 		}
 	}
-	p := &fastParser{out: make([]byte, 0, len(doc)+len(doc)/4)}
+	p := &fastParser{out: make([]byte, 0, len(doc)+len(doc)/4), typeOK: true}
 	for len(doc) > 0 {
 		line, rest, broken := bytes.Cut(doc, []byte{'\n'})
 		doc = rest
@@ -80,20 +99,20 @@ func fastYAMLToJSON(doc []byte) (js []byte, ok bool) {
 	}
 	p.skipBlank()
 	if p.i == len(p.lines) {
-		return []byte("null"), true
+		return []byte("null"), fastType{known: true}, true
 	}
 	first := p.lines[p.i]
 	if _, _, isKey := fastKey(first.text); !isKey {
-		return nil, false // a sequence, a scalar or a flow collection: not an object
+		return nil, t, false // a sequence, a scalar or a flow collection: not an object
 	}
 	if !p.mapping(first.indent, 0) {
-		return nil, false
+		return nil, t, false
 	}
 	p.skipBlank()
 	if p.i != len(p.lines) {
-		return nil, false
+		return nil, t, false
 	}
-	return p.out, true
+	return p.out, fastType{apiVersion: p.apiVersion, kind: p.kind, known: p.typeOK}, true
 }
 
 // skipBlank moves past empty and comment lines.
@@ -147,6 +166,9 @@ func (p *fastParser) mapping(indent, off int) bool {
 		if !p.mappingValue(indent, text[n:]) {
 			return false
 		}
+		if p.depth == 1 && (string(key) == "apiVersion" || string(key) == "kind") {
+			p.typeField(string(key), p.out[start+len(key)+3:])
+		}
 		p.entries = append(p.entries, fastEntry{start: start, end: len(p.out), keyLen: len(key)})
 		p.skipBlank()
 		if p.i == len(p.lines) || p.lines[p.i].indent < indent {
@@ -163,6 +185,21 @@ func (p *fastParser) mapping(indent, off int) bool {
 	p.entries = p.entries[:base]
 	p.out = append(p.out, '}')
 	return true
+}
+
+// typeField records the value of the top-level key apiVersion or kind,
+// given as JSON.
+func (p *fastParser) typeField(key string, js []byte) {
+	v, err := strconv.Unquote(string(js)) // a JSON string written by appendJSONString is a Go string
+	if js[0] != '"' || err != nil {
+		p.typeOK = false
+		return
+	}
+	if key == "kind" {
+		p.kind = v
+	} else {
+		p.apiVersion = v
+	}
 }
 
 // sortEntries puts the entries of the mapping whose first entry is

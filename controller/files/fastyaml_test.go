@@ -12,7 +12,9 @@ import (
 	"strings"
 	"testing"
 
+	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
+	sigsjson "sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
 )
 
@@ -21,7 +23,7 @@ import (
 // whether the fast path read doc.
 func checkFastYAML(t *testing.T, doc []byte) bool {
 	t.Helper()
-	fast, ok := fastYAMLToJSON(doc)
+	fast, typ, ok := fastYAMLToJSONType(doc)
 	if !ok {
 		return false
 	}
@@ -45,6 +47,13 @@ func checkFastYAML(t *testing.T, doc []byte) bool {
 	}
 	if !reflect.DeepEqual(f, s) {
 		t.Fatalf("fast path gives\n%s\nYAMLToJSONStrict gives\n%s\nfor\n%s", fast, slow, doc)
+	}
+	// The same apiVersion and kind as decoding into a TypeMeta, when the
+	// fast path tells them.
+	var h metav1.TypeMeta
+	herr := sigsjson.UnmarshalCaseSensitivePreserveInts(slow, &h)
+	if typ.known && (herr != nil || h.APIVersion != typ.apiVersion || h.Kind != typ.kind) {
+		t.Fatalf("fast path gives apiVersion %q kind %q, decoding gives %q %q (%v), for\n%s", typ.apiVersion, typ.kind, h.APIVersion, h.Kind, herr, doc)
 	}
 	// The same key order as encoding/json, so that strict decoding lists
 	// unknown fields in the same order.
@@ -169,6 +178,12 @@ var fastYAMLCases = []string{
 	"a: 0\nb: -0\nc: 00\n",
 	"a: \"\"\nb: ''\n",
 	"a: 1\n...\n",
+	"apiVersion: v1\nkind: Secret\n",
+	"apiVersion: 'v\"1'\nkind: \"S\\\"e\\\\c\\u00e9\"\n",
+	"apiVersion: 1\nkind: Secret\n",
+	"apiVersion: ~\nkind: [a]\n",
+	"kind: {a: b}\n",
+	"metadata:\n  kind: x\n  apiVersion: y\n",
 	"%YAML 1.1\na: b\n",
 }
 

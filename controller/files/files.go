@@ -322,7 +322,7 @@ func (d *document) decode() {
 		d.outs = append(d.outs, failure(d.at, d.err))
 		return
 	}
-	js, ok := fastYAMLToJSON(d.raw)
+	js, t, ok := fastYAMLToJSONType(d.raw)
 	if !ok {
 		var err error
 		if js, err = yaml.YAMLToJSONStrict(d.raw); err != nil {
@@ -332,7 +332,11 @@ func (d *document) decode() {
 		}
 	}
 	d.counts = !emptyJSON(js)
-	d.outs = decodeJSON(d.at, js, d.outs)
+	var h *metav1.TypeMeta
+	if ok && t.known {
+		h = &metav1.TypeMeta{APIVersion: t.apiVersion, Kind: t.kind}
+	}
+	d.outs = decodeJSON(d.at, js, h, d.outs)
 }
 
 // add adds what the documents gave to the Result, in order, and returns
@@ -389,8 +393,9 @@ type list struct {
 }
 
 // decodeJSON decodes one document, or one item of a List, converted to
-// JSON, and appends what it gives to outs.
-func decodeJSON(at location, js []byte, outs []outcome) []outcome {
+// JSON, and appends what it gives to outs. known, when not nil, is its
+// apiVersion and kind, as decoding js into a metav1.TypeMeta gives them.
+func decodeJSON(at location, js []byte, known *metav1.TypeMeta, outs []outcome) []outcome {
 	if emptyJSON(js) {
 		return outs // an empty document: only comments and blanks
 	}
@@ -399,7 +404,9 @@ func decodeJSON(at location, js []byte, outs []outcome) []outcome {
 		return append(outs, failure(at, errors.New("not a mapping: an object needs apiVersion, kind and metadata")))
 	}
 	var h metav1.TypeMeta
-	if err := json.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
+	if known != nil {
+		h = *known
+	} else if err := json.UnmarshalCaseSensitivePreserveInts(js, &h); err != nil {
 		return append(outs, failure(at, err))
 	}
 	switch {
@@ -417,7 +424,7 @@ func decodeJSON(at location, js []byte, outs []outcome) []outcome {
 		}
 		for i, item := range ls.Items {
 			at.item = i
-			outs = decodeJSON(at, item, outs)
+			outs = decodeJSON(at, item, nil, outs)
 		}
 		return outs
 	}

@@ -123,10 +123,23 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 			fmt.Fprintf(&out, "#   %s\n", s)
 		}
 	}
-	// Each entry is written on its own, in parallel.
+	// Each entry is written on its own, in parallel, after the ones
+	// before it in the same goroutine's buffer.
 	docs := make([][]byte, len(es))
 	errs := make([]error, len(es))
-	parallel(len(es), func(i int) { docs[i], errs[i] = entryYAML(es[i]) })
+	parallel(len(es), func() func(int) {
+		w := newYAMLWriter()
+		return func(i int) {
+			// A new buffer when this one is nearly full: the documents
+			// written before keep theirs.
+			if cap(w.out)-len(w.out) < 16<<10 {
+				w.out = make([]byte, 0, 1<<20)
+			}
+			start := len(w.out)
+			errs[i] = w.entry(es[i])
+			docs[i] = w.out[start:len(w.out):len(w.out)]
+		}
+	})
 	size := out.Len()
 	for i, y := range docs {
 		if errs[i] != nil {
@@ -144,28 +157,30 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 	return out.Bytes(), nil
 }
 
-// entryYAML returns one document of the report: e as JSON turned into
-// YAML by sigs.k8s.io/yaml.JSONToYAML, without its lastTransitionTime
-// fields. writeYAML writes the same bytes directly; JSONToYAML is called
+// entry appends to w.out one document of the report: e as JSON turned
+// into YAML by sigs.k8s.io/yaml.JSONToYAML, without its lastTransitionTime
+// fields. The writer writes the same bytes directly; JSONToYAML is called
 // only for what it declines.
-func entryYAML(e entry) ([]byte, error) {
-	raw, err := json.Marshal(e)
-	if err != nil {
-		return nil, err
+func (w *yamlWriter) entry(e entry) error {
+	w.json.Reset()
+	if err := w.enc.Encode(e); err != nil { // json.Marshal, and a line break
+		return err
 	}
+	if y, ok := w.write(w.json.Bytes(), w.out); ok {
+		w.out = y
+		return nil
+	}
+	y, err := slowYAML(w.json.Bytes())
+	w.out = append(w.out, y...)
+	return err
+}
+
+// slowYAML is what entry does for JSON text raw, through JSONToYAML.
+func slowYAML(raw []byte) ([]byte, error) {
 	var generic any
 	if err := json.Unmarshal(raw, &generic); err != nil {
 		return nil, err
 	}
-	if y, ok := writeYAML(generic, make([]byte, 0, 2*len(raw))); ok {
-		return y, nil
-	}
-	return slowEntryYAML(generic)
-}
-
-// slowEntryYAML is entryYAML through JSON text and JSONToYAML, for a value
-// decoded from JSON.
-func slowEntryYAML(generic any) ([]byte, error) {
 	dropTimes(generic)
 	j, err := json.Marshal(generic)
 	if err != nil {
@@ -174,10 +189,12 @@ func slowEntryYAML(generic any) ([]byte, error) {
 	return yaml.JSONToYAML(yamlSafe(j))
 }
 
-// parallel calls f(0) ... f(n-1) on as many cores as Go may use.
-func parallel(n int, f func(int)) {
+// parallel calls f(0) ... f(n-1) on as many cores as Go may use; each
+// goroutine gets its f from worker.
+func parallel(n int, worker func() func(int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
 	if workers <= 1 {
+		f := worker()
 		for i := range n {
 			f(i)
 		}
@@ -186,6 +203,7 @@ func parallel(n int, f func(int)) {
 	var next atomic.Int64
 	var wg sync.WaitGroup
 	for range workers {
+		f := worker()
 		wg.Go(func() {
 			for {
 				i := int(next.Add(1)) - 1

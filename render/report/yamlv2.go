@@ -1,24 +1,23 @@
 package report
 
-// This file writes a JSON value (as encoding/json decodes one into an
-// any: map[string]any, []any, string, float64, bool, nil) as YAML, byte
-// for byte as sigs.k8s.io/yaml.JSONToYAML writes its JSON text, that is as
-// go.yaml.in/yaml/v2's Marshal writes the value: the emitter below is a
+// This file writes JSON text as YAML, byte for byte as
+// sigs.k8s.io/yaml.JSONToYAML writes it, that is as go.yaml.in/yaml/v2's
+// Marshal writes the value JSONToYAML decodes: the emitter below is a
 // port of the parts of its emitterc.go (itself a port of libyaml; MIT and
 // Apache-2.0 licensed) that such values use, and of its rules for choosing
 // a scalar's style (encode.go, resolve.go).
 // Ported rather than called because going through JSON text and a YAML
 // parser took most of the time of `hagate render` on large inputs.
 //
-// writeYAML declines (ok false) what the port does not cover: a key that
-// is not made of ASCII letters, a number that is not an integer of at most
-// 15 digits, a string that is not valid UTF-8. The caller then goes the old
-// way.
+// yamlWriter.write declines (ok false) what the port does not cover: a
+// key that is not made of ASCII letters, a number that is not an integer
+// of at most 15 digits, a string that is not valid UTF-8. The caller then
+// goes the old way.
 
 import (
-	"math"
+	"bytes"
+	"encoding/json"
 	"regexp"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -56,6 +55,8 @@ type emitter struct {
 	simpleKeyContext bool
 	// The analysis of the current scalar.
 	scalar scalarAnalysis
+	// w caches what the emitter learns about scalars.
+	w *yamlWriter
 }
 
 // scalarAnalysis is yaml_emitter_t.scalar_data.
@@ -68,10 +69,55 @@ type scalarAnalysis struct {
 	blockAllowed        bool
 }
 
-// writeYAML returns v as yaml.v2 marshals it: a stream of one document.
-func writeYAML(v any, out []byte) ([]byte, bool) {
-	e := &emitter{out: out, indent: -1, whitespace: true, indention: true}
-	if !e.node(v, false, false) {
+// yamlWriter writes documents, keeping what it learnt about the scalars
+// it wrote: the report repeats the same keys and values thousands of
+// times. It is not safe for concurrent use.
+type yamlWriter struct {
+	keys, values map[string]*cachedScalar
+	// parser is kept with its buffers from one document to the next.
+	parser jsonParser
+	// json and enc write entries as JSON text.
+	json bytes.Buffer
+	enc  *json.Encoder
+	// out holds the documents written, one after the other.
+	out []byte
+}
+
+// cachedScalar is how a scalar is written where it cannot be folded.
+type cachedScalar struct {
+	// ok: the scalar is written as text below wherever it fits on the
+	// line; otherwise it is written by the emitter each time (a literal
+	// block, a scalar with line breaks).
+	ok bool
+	// text is the scalar as written, without the space before it.
+	text []byte
+	// cols is how many columns text takes; spaces whether it holds a
+	// space, where yaml.v2 may fold the line.
+	cols   int
+	spaces bool
+	// style is the style the emitter chose.
+	style scalarStyle
+	// invalid: yaml.v2 would not write the string as a string (it is
+	// not UTF-8); the document goes the old way.
+	invalid bool
+}
+
+func newYAMLWriter() *yamlWriter {
+	w := &yamlWriter{keys: map[string]*cachedScalar{}, values: map[string]*cachedScalar{}}
+	w.enc = json.NewEncoder(&w.json)
+	return w
+}
+
+// write appends to out the JSON text js as sigs.k8s.io/yaml.JSONToYAML
+// writes it, without lastTransitionTime fields, or reports false when it
+// is not sure to.
+func (w *yamlWriter) write(js, out []byte) ([]byte, bool) {
+	root, ok := w.parser.parse(js)
+	if !ok {
+		return nil, false
+	}
+	e := &emitter{out: out, indent: -1, whitespace: true, indention: true, w: w}
+	if !e.node(&root, false, false) {
 		return nil, false
 	}
 	// Document end (implicit): a line break unless at the start of a line.
@@ -80,41 +126,34 @@ func writeYAML(v any, out []byte) ([]byte, bool) {
 }
 
 // node is yaml_emitter_emit_node for one value and what follows from it.
-func (e *emitter) node(v any, mapping, simpleKey bool) bool {
+func (e *emitter) node(n *jnode, mapping, simpleKey bool) bool {
 	e.mappingContext = mapping
 	e.simpleKeyContext = simpleKey
-	switch x := v.(type) {
-	case map[string]any:
-		return e.mapping(x)
-	case []any:
-		return e.sequence(x)
-	case string:
-		return e.stringScalar(x)
-	case float64:
-		// JSON writes an integral float64 as an integer, which yaml.v2
-		// reads as an int and writes as is.
-		if x != math.Trunc(x) || math.Abs(x) >= 1e15 {
-			return false
-		}
-		return e.emitScalar(strconv.FormatInt(int64(x), 10), plainStyle)
-	case bool:
-		return e.emitScalar(strconv.FormatBool(x), plainStyle)
-	case nil:
-		return e.emitScalar("null", plainStyle)
+	switch n.kind {
+	case '{':
+		return e.mapping(n)
+	case '[':
+		return e.sequence(n)
+	case '"':
+		return e.cached(n.text, e.w.values)
 	}
-	return false
+	// An integer (which yaml.v2 reads as an int and writes as is), true,
+	// false or null: plain, nothing to escape, nowhere to fold.
+	if !e.whitespace {
+		e.put(' ')
+	}
+	e.out = append(e.out, n.text...)
+	e.column += len(n.text)
+	e.whitespace = false
+	e.indention = false
+	return true
 }
 
-// mapping writes a mapping, without its lastTransitionTime fields (the
-// report leaves them out at any depth).
-func (e *emitter) mapping(m map[string]any) bool {
-	keys := make([]string, 0, len(m))
-	for k := range m {
-		if k != "lastTransitionTime" {
-			keys = append(keys, k)
-		}
-	}
-	if len(keys) == 0 {
+// mapping writes a mapping. yaml.v2 orders keys by rune, letters before
+// other characters and numbers by value: parseJSONTree accepts keys of
+// ASCII letters only (the status types' field names), in byte order.
+func (e *emitter) mapping(n *jnode) bool {
+	if len(n.kids) == 0 {
 		// yaml_emitter_emit_flow_mapping_key for an empty mapping.
 		e.writeIndicator("{", true, true, false)
 		e.increaseIndent(true, false)
@@ -122,30 +161,16 @@ func (e *emitter) mapping(m map[string]any) bool {
 		e.writeIndicator("}", false, false, false)
 		return true
 	}
-	// yaml.v2 orders keys by rune, letters before other characters and
-	// numbers by value: for keys of ASCII letters only (the status
-	// types' field names), by byte.
-	for _, k := range keys {
-		for i := 0; i < len(k); i++ {
-			if c := k[i]; !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z') {
-				return false
-			}
-		}
-	}
-	sort.Strings(keys)
 	e.increaseIndent(false, false)
-	for _, k := range keys {
+	for i := range n.kids {
 		e.writeIndent()
-		// yaml_emitter_check_simple_key, on the key's analysis.
-		e.analyzeScalar([]byte(k))
-		if e.scalar.multiline || len(k) > 128 {
-			return false
-		}
-		if !e.node(k, true, true) {
+		e.mappingContext = true
+		e.simpleKeyContext = true
+		if !e.cached(n.kids[i].key, e.w.keys) {
 			return false
 		}
 		e.writeIndicator(":", false, false, false)
-		if !e.node(m[k], true, false) {
+		if !e.node(&n.kids[i], true, false) {
 			return false
 		}
 	}
@@ -154,8 +179,8 @@ func (e *emitter) mapping(m map[string]any) bool {
 }
 
 // sequence writes a sequence.
-func (e *emitter) sequence(s []any) bool {
-	if len(s) == 0 {
+func (e *emitter) sequence(n *jnode) bool {
+	if len(n.kids) == 0 {
 		e.writeIndicator("[", true, true, false)
 		e.increaseIndent(true, false)
 		e.indent = e.popIndent()
@@ -163,10 +188,10 @@ func (e *emitter) sequence(s []any) bool {
 		return true
 	}
 	e.increaseIndent(false, e.mappingContext && !e.indention)
-	for _, item := range s {
+	for i := range n.kids {
 		e.writeIndent()
 		e.writeIndicator("-", true, false, true)
-		if !e.node(item, false, false) {
+		if !e.node(&n.kids[i], false, false) {
 			return false
 		}
 	}
@@ -174,26 +199,78 @@ func (e *emitter) sequence(s []any) bool {
 	return true
 }
 
-// stringScalar is yaml.v2's encoder.stringv for an untagged string.
-func (e *emitter) stringScalar(s string) bool {
-	if !utf8.ValidString(s) {
-		return false // yaml.v2 would write it as !!binary
+// cached writes the string s, a key (in cache w.keys, in the simple key
+// context) or a value (w.values), from what the cache knows of it where
+// it fits on the line, else through the emitter.
+func (e *emitter) cached(b []byte, cache map[string]*cachedScalar) bool {
+	c := cache[string(b)]
+	if c == nil {
+		c = e.learn(string(b))
+		cache[string(b)] = c
 	}
-	canUsePlain := resolvesToString(s) && !isBase60Float(s)
-	style := doubleQuotedStyle
+	if c.invalid {
+		return false
+	}
+	if c.ok && (!c.spaces || e.column+1+c.cols <= v2BestWidth) {
+		// Every writer starts with a space unless after one, and ends
+		// out of whitespace and indentation.
+		if !e.whitespace {
+			e.put(' ')
+		}
+		e.out = append(e.out, c.text...)
+		e.column += c.cols
+		e.whitespace = false
+		e.indention = false
+		return true
+	}
+	return e.emitScalar(b, c.style)
+}
+
+// learn works out how yaml.v2 writes the string s in the current context
+// (a key or a value): encoder.stringv's choice of style, the emitter's
+// analysis, and the text where nothing is folded.
+func (e *emitter) learn(s string) *cachedScalar {
+	if !utf8.ValidString(s) {
+		return &cachedScalar{invalid: true} // yaml.v2 would write it as !!binary
+	}
+	c := &cachedScalar{style: doubleQuotedStyle}
 	switch {
 	case strings.Contains(s, "\n"):
-		style = literalStyle
-	case canUsePlain:
-		style = plainStyle
+		c.style = literalStyle
+	case resolvesToString(s) && !isBase60Float(s):
+		c.style = plainStyle
 	}
-	return e.emitScalar(s, style)
+	scratch := &emitter{indent: 0, whitespace: true, indention: true, simpleKeyContext: e.simpleKeyContext}
+	scratch.analyzeScalar([]byte(s))
+	if e.simpleKeyContext && (scratch.scalar.multiline || len(s) > 128) {
+		// yaml_emitter_check_simple_key: a key of one line and at most
+		// 128 bytes. Others are written otherwise ("? key").
+		return &cachedScalar{invalid: true}
+	}
+	style := scratch.selectStyle(c.style)
+	if scratch.scalar.multiline || style == literalStyle {
+		return c // written by the emitter each time
+	}
+	v := scratch.scalar.value
+	switch style {
+	case plainStyle:
+		scratch.writePlain(v, false)
+	case singleQuotedStyle:
+		scratch.writeSingleQuoted(v, false)
+	case doubleQuotedStyle:
+		scratch.writeDoubleQuoted(v, false)
+	}
+	c.ok = true
+	c.text = scratch.out
+	c.cols = scratch.column
+	c.spaces = strings.IndexByte(s, ' ') >= 0
+	return c
 }
 
 // emitScalar is yaml_emitter_emit_scalar for an implicit scalar of the
 // requested style.
-func (e *emitter) emitScalar(value string, style scalarStyle) bool {
-	e.analyzeScalar([]byte(value))
+func (e *emitter) emitScalar(value []byte, style scalarStyle) bool {
+	e.analyzeScalar(value)
 	style = e.selectStyle(style)
 	e.increaseIndent(true, false)
 	v := e.scalar.value

@@ -3,39 +3,39 @@ package report
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
+	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/render/snapshot"
+	"hagate.io/hagate/render/status"
 )
 
-// checkWriteYAML fails t when writeYAML writes v otherwise than
-// JSONToYAML does. It reports whether writeYAML wrote v.
-func checkWriteYAML(t *testing.T, v any) bool {
+// checkWriteYAML fails t when w writes v otherwise than JSONToYAML does.
+// It reports whether w wrote v. w keeps what it learns from one call to
+// the next, as it does from one entry of the report to the next.
+func checkWriteYAML(t *testing.T, w *yamlWriter, v any) bool {
 	t.Helper()
 	raw, err := json.Marshal(v)
 	if err != nil {
 		t.Fatal(err)
 	}
-	// Both from the same JSON, as entryYAML does.
-	var fast, slow any
-	if err := json.Unmarshal(raw, &fast); err != nil {
-		t.Fatal(err)
-	}
-	if err := json.Unmarshal(raw, &slow); err != nil {
-		t.Fatal(err)
-	}
-	got, ok := writeYAML(fast, nil)
-	want, err := slowEntryYAML(slow)
+	// Twice: the second time with what w learnt the first time.
+	w.write(raw, nil)
+	got, ok := w.write(raw, nil)
+	want, err := slowYAML(raw)
 	if err != nil {
 		if ok {
-			t.Fatalf("writeYAML wrote what JSONToYAML refuses (%v):\n%s", err, got)
+			t.Fatalf("the writer wrote what JSONToYAML refuses (%v):\n%s", err, got)
 		}
 		return false
 	}
 	if ok && !bytes.Equal(got, want) {
-		t.Fatalf("writeYAML wrote\n%s\nJSONToYAML writes\n%s\n(from %s)", got, want, raw)
+		t.Fatalf("the writer wrote\n%s\nJSONToYAML writes\n%s\n(from %s)", got, want, raw)
 	}
 	return ok
 }
@@ -89,36 +89,38 @@ var yamlStrings = []string{
 }
 
 func TestWriteYAML(t *testing.T) {
+	w := newYAMLWriter()
 	wrote := 0
 	for i, a := range yamlStrings {
 		b := yamlStrings[(i*7+3)%len(yamlStrings)]
 		c := yamlStrings[(i*13+5)%len(yamlStrings)]
 		for _, n := range []int64{0, 1, -7, 1 << 40} {
-			if checkWriteYAML(t, yamlValue(a, b, c, n, i%2 == 0)) {
+			if checkWriteYAML(t, w, yamlValue(a, b, c, n, i%2 == 0)) {
 				wrote++
 			}
 		}
-		if checkWriteYAML(t, map[string]any{"k": a, "l": []any{a}, "m": map[string]any{"n": []any{[]any{a}}}}) {
+		if checkWriteYAML(t, w, map[string]any{"k": a, "l": []any{a}, "m": map[string]any{"n": []any{[]any{a}}}}) {
 			wrote++
 		}
 	}
 	// Keys yaml.v2 writes quoted, and keys it orders otherwise than
 	// bytes (declined).
 	for _, k := range []string{"y", "on", "Null", "true", "a1", "a_b", "é"} {
-		checkWriteYAML(t, map[string]any{k: "v", "b": "w"})
+		checkWriteYAML(t, w, map[string]any{k: "v", "b": "w"})
 	}
 	// Numbers JSON writes otherwise, or that read back as floats.
 	for _, n := range []float64{0.5, 1e15, 1e21, -1e300, 123456789012345} {
-		checkWriteYAML(t, map[string]any{"n": n})
+		checkWriteYAML(t, w, map[string]any{"n": n})
 	}
 	if wrote < len(yamlStrings)*4 {
-		t.Errorf("writeYAML wrote only %d values", wrote)
+		t.Errorf("the writer wrote only %d values", wrote)
 	}
 }
 
 // TestWriteYAMLStatuses: the statuses the report holds are written
 // directly, never by the slow way.
 func TestWriteYAMLStatuses(t *testing.T) {
+	w := newYAMLWriter()
 	conds := []metav1.Condition{{
 		Type: "Accepted", Status: metav1.ConditionTrue, Reason: "Accepted", ObservedGeneration: 3,
 		Message: "The route is accepted by every listener it names, on every hostname it asks for: " + strings.Repeat("h.example.com ", 8),
@@ -140,13 +142,13 @@ func TestWriteYAMLStatuses(t *testing.T) {
 		&gwapiv1.RouteStatus{},
 	} {
 		e := entry{APIVersion: "gateway.networking.k8s.io/v1", Kind: "X", Metadata: entryMeta{Name: "x", Namespace: "default", Generation: 3}, Status: s}
-		if !checkWriteYAML(t, e) {
-			t.Errorf("writeYAML declined %#v", s)
+		if !checkWriteYAML(t, w, e) {
+			t.Errorf("the writer declined %#v", s)
 		}
 	}
 }
 
-// FuzzWriteYAML: whatever the strings, writeYAML writes what JSONToYAML
+// FuzzWriteYAML: whatever the strings, the writer writes what JSONToYAML
 // writes, or declines.
 //
 //	go test ./render/report -run '^$' -fuzz FuzzWriteYAML -fuzztime 60s
@@ -155,6 +157,50 @@ func FuzzWriteYAML(f *testing.F) {
 		f.Add(s, yamlStrings[(i*7+3)%len(yamlStrings)], yamlStrings[(i*13+5)%len(yamlStrings)], int64(i), i%2 == 0)
 	}
 	f.Fuzz(func(t *testing.T, a, b, c string, n int64, flag bool) {
-		checkWriteYAML(t, yamlValue(a, b, c, n, flag))
+		checkWriteYAML(t, newYAMLWriter(), yamlValue(a, b, c, n, flag))
 	})
+}
+
+// BenchmarkStatus writes the report of 20 Gateways of 50 listeners and
+// 10,000 HTTPRoutes, as for render's benchmark snapshot.
+//
+//	go test ./render/report -run '^$' -bench Status
+func BenchmarkStatus(b *testing.B) {
+	snap := &snapshot.Snapshot{}
+	st := status.NewSet()
+	cond := func(typ, reason, msg string) metav1.Condition {
+		return metav1.Condition{Type: typ, Status: metav1.ConditionTrue, Reason: reason, Message: msg, ObservedGeneration: 1, LastTransitionTime: metav1.Now()}
+	}
+	for g := range 20 {
+		gw := &gwapiv1.Gateway{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("gw%d", g), Namespace: "default", Generation: 1}}
+		snap.Gateways = append(snap.Gateways, gw)
+		gs := &gwapiv1.GatewayStatus{Conditions: []metav1.Condition{cond("Accepted", "Accepted", "The Gateway is valid."), cond("Programmed", "Programmed", "The Gateway is part of the HAProxy configuration.")}}
+		for l := range 50 {
+			gs.Listeners = append(gs.Listeners, gwapiv1.ListenerStatus{
+				Name: gwapiv1.SectionName(fmt.Sprintf("l%d", g*50+l)), AttachedRoutes: 10,
+				SupportedKinds: []gwapiv1.RouteGroupKind{{Kind: "HTTPRoute"}, {Kind: "GRPCRoute"}},
+				Conditions: []metav1.Condition{cond("Accepted", "Accepted", "The listener is valid."), cond("ResolvedRefs", "ResolvedRefs", "All references are resolved."),
+					cond("Programmed", "Programmed", "The listener is part of the HAProxy configuration.")},
+			})
+		}
+		st.Gateways[types.NamespacedName{Namespace: "default", Name: gw.Name}] = gs
+	}
+	for r := range 10000 {
+		hr := &gwapiv1.HTTPRoute{ObjectMeta: metav1.ObjectMeta{Name: fmt.Sprintf("route%d", r), Namespace: "default", Generation: 1}}
+		snap.HTTPRoutes = append(snap.HTTPRoutes, hr)
+		section := gwapiv1.SectionName(fmt.Sprintf("l%d", r%1000))
+		st.HTTPRoutes[types.NamespacedName{Namespace: "default", Name: hr.Name}] = &gwapiv1.RouteStatus{Parents: []gwapiv1.RouteParentStatus{{
+			ParentRef:      gwapiv1.ParentReference{Name: gwapiv1.ObjectName(fmt.Sprintf("gw%d", r%1000/50)), SectionName: &section},
+			ControllerName: "hagate.io/gateway-controller",
+			Conditions:     []metav1.Condition{cond("Accepted", "Accepted", "The route is accepted."), cond("ResolvedRefs", "ResolvedRefs", "All references are resolved.")},
+		}}}
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		out, err := Status(snap, st)
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.SetBytes(int64(len(out)))
+	}
 }
