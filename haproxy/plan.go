@@ -343,14 +343,14 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 // del) when lookups are exact and few keys are deleted or changed; else
 // by replacing it whole.
 func diffMap(o, n bundle.Map, file string) []Op {
-	replace := []Op{{Kind: OpMapReplace, File: file, Content: n.Payload(), Level: n.Level}}
+	replace := func() []Op { return []Op{{Kind: OpMapReplace, File: file, Content: n.Payload(), Level: n.Level}} }
 	if n.Ordered || o.Ordered {
-		return replace
+		return replace()
 	}
 	cur := make(map[string]string, len(o.Entries))
 	for _, e := range o.Entries {
 		if _, dup := cur[e.Key]; dup {
-			return replace
+			return replace()
 		}
 		cur[e.Key] = e.Value
 	}
@@ -359,7 +359,7 @@ func diffMap(o, n bundle.Map, file string) []Op {
 	seen := make(map[string]bool, len(n.Entries))
 	for _, e := range n.Entries {
 		if seen[e.Key] || !cliWord(e.Key) {
-			return replace
+			return replace()
 		}
 		seen[e.Key] = true
 		v, ok := cur[e.Key]
@@ -368,7 +368,7 @@ func diffMap(o, n bundle.Map, file string) []Op {
 			added.WriteString(e.Key + " " + e.Value + "\n")
 		case v != e.Value:
 			if !cliWord(e.Value) {
-				return replace
+				return replace()
 			}
 			ops = append(ops, Op{Kind: OpMapSet, File: file, Key: e.Key, Value: e.Value, Level: n.Level})
 		}
@@ -376,13 +376,13 @@ func diffMap(o, n bundle.Map, file string) []Op {
 	for _, e := range o.Entries {
 		if !seen[e.Key] {
 			if !cliWord(e.Key) {
-				return replace
+				return replace()
 			}
 			ops = append(ops, Op{Kind: OpMapDel, File: file, Key: e.Key, Level: n.Level})
 		}
 	}
 	if len(ops) > maxMapEntryOps {
-		return replace
+		return replace()
 	}
 	if added.Len() > 0 {
 		ops = append([]Op{{Kind: OpMapAdd, File: file, Content: added.Bytes(), Level: n.Level}}, ops...)

@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"slices"
 	"sort"
 	"strings"
 
@@ -162,6 +163,8 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			}
 		}
 	}
+	fe.Rules = make([]*ir.Rule, 0, len(rules))
+	fe.RuleBackends = make([]ir.MapEntry, 0, len(rules))
 	for _, r := range rules {
 		if r.Redirect == nil && len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
 			r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil {
@@ -170,7 +173,13 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 		}
 		fe.Rules = append(fe.Rules, r)
 	}
-	sort.Slice(fe.Rules, func(i, j int) bool { return fe.Rules[i].Name < fe.Rules[j].Name })
+	if len(fe.Rules) == 0 {
+		fe.Rules = nil
+	}
+	if len(fe.RuleBackends) == 0 {
+		fe.RuleBackends = nil
+	}
+	slices.SortFunc(fe.Rules, func(a, b *ir.Rule) int { return strings.Compare(a.Name, b.Name) })
 	// The request's host is kept in a variable when it is used twice: by
 	// both host maps, or by a redirect that keeps it.
 	fe.HostVar = len(fe.HostExact) > 0 && len(fe.HostSuffix) > 0
@@ -179,7 +188,7 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			fe.HostVar = true
 		}
 	}
-	sort.Slice(fe.RuleBackends, func(i, j int) bool { return fe.RuleBackends[i].Key < fe.RuleBackends[j].Key })
+	slices.SortFunc(fe.RuleBackends, func(a, b ir.MapEntry) int { return strings.Compare(a.Key, b.Key) })
 	return fe
 }
 
