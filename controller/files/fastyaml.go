@@ -48,6 +48,9 @@ type fastParser struct {
 	// last.
 	entries []fastEntry
 	depth   int
+	// order and scratch are sortEntries' buffers.
+	order   []fastEntry
+	scratch []byte
 	// apiVersion and kind are the values of the top-level keys of that
 	// name; typeOK is false when one of them is not a string.
 	apiVersion, kind string
@@ -79,12 +82,19 @@ type fastType struct {
 // fastYAMLToJSONType is fastYAMLToJSON, also returning the document's
 // apiVersion and kind.
 func fastYAMLToJSONType(doc []byte) (js []byte, t fastType, ok bool) {
+	return new(fastParser).convert(doc)
+}
+
+// convert is fastYAMLToJSONType with the parser's buffers, kept from one
+// document to the next (the JSON is new each time).
+func (p *fastParser) convert(doc []byte) (js []byte, t fastType, ok bool) {
 	for _, c := range doc {
 		if (c < ' ' || c > '~') && c != '\n' {
 			return nil, t, false
 		}
 	}
-	p := &fastParser{out: make([]byte, 0, len(doc)+len(doc)/4), typeOK: true}
+	*p = fastParser{lines: p.lines[:0], entries: p.entries[:0], order: p.order, scratch: p.scratch,
+		out: make([]byte, 0, len(doc)+len(doc)/4), typeOK: true}
 	for len(doc) > 0 {
 		line, rest, broken := bytes.Cut(doc, []byte{'\n'})
 		doc = rest
@@ -96,6 +106,14 @@ func fastYAMLToJSONType(doc []byte) (js []byte, t fastType, ok bool) {
 		l.empty = len(l.text) == 0
 		l.blank = l.empty || l.text[0] == '#'
 		p.lines = append(p.lines, l)
+	}
+	// A "---" line (with a comment at most) starts a document that the
+	// splitter gives with it when nothing came before it.
+	if len(p.lines) > 0 && p.lines[0].indent == 0 && bytes.HasPrefix(p.lines[0].text, []byte("---")) {
+		if rest := p.lines[0].text[3:]; len(rest) > 0 && !endOfLine(rest) {
+			return nil, t, false
+		}
+		p.lines[0].blank = true
 	}
 	p.skipBlank()
 	if p.i == len(p.lines) {
@@ -221,8 +239,7 @@ func (p *fastParser) sortEntries(base int) bool {
 		return true
 	}
 	// Insertion sort: mappings are small.
-	order := make([]fastEntry, len(es))
-	copy(order, es)
+	order := append(p.order[:0], es...)
 	for i := 1; i < len(order); i++ {
 		for j := i; j > 0 && bytes.Compare(key(order[j-1]), key(order[j])) > 0; j-- {
 			order[j-1], order[j] = order[j], order[j-1]
@@ -234,7 +251,7 @@ func (p *fastParser) sortEntries(base int) bool {
 		}
 	}
 	start, end := es[0].start, es[len(es)-1].end
-	buf := make([]byte, 0, end-start)
+	buf := p.scratch[:0]
 	for i, e := range order {
 		if i > 0 {
 			buf = append(buf, ',')
@@ -242,6 +259,7 @@ func (p *fastParser) sortEntries(base int) bool {
 		buf = append(buf, p.out[e.start:e.end]...)
 	}
 	copy(p.out[start:end], buf)
+	p.order, p.scratch = order, buf
 	return true
 }
 
@@ -356,7 +374,7 @@ func (p *fastParser) inlineValue(text []byte) bool {
 
 // scalar writes the plain scalar v as YAML 1.1 reads it.
 func (p *fastParser) scalar(v []byte) bool {
-	switch t := resolvePlain(string(v)); t {
+	switch t := resolvePlain(v); t {
 	case plainString:
 		p.out = appendJSONString(p.out, v)
 	case plainInt:
@@ -624,7 +642,7 @@ func flowPlainByte(c byte) bool { return keyByte(c) }
 // validPlainKey reports whether key, made of keyBytes, is a plain key that
 // YAML 1.1 reads as that string.
 func validPlainKey(key []byte) bool {
-	return len(key) > 0 && len(key) <= 1000 && key[0] != '-' && plainStart(key) && resolvePlain(string(key)) == plainString
+	return len(key) > 0 && len(key) <= 1000 && key[0] != '-' && plainStart(key) && resolvePlain(key) == plainString
 }
 
 // plainKeyText reports whether a quoted key needs no escaping in JSON, so
@@ -772,12 +790,18 @@ var yamlStyleFloat = regexp.MustCompile(`^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE]
 // resolvePlain follows go.yaml.in/yaml/v2's resolve for an untagged plain
 // scalar, answering plainOther wherever the value would not be a string,
 // a boolean, null or a canonical decimal integer.
-func resolvePlain(s string) plainType {
+func resolvePlain(b []byte) plainType {
+	if len(b) == 0 {
+		return plainNull
+	}
+	switch c := b[0]; {
+	case c == '+' || c == '-' || '0' <= c && c <= '9' || c == '.' || strings.IndexByte("yYnNtTfFoO~<", c) >= 0:
+	default:
+		return plainString // the common case, without a copy of b
+	}
+	s := string(b)
 	if s == "<<" {
 		return plainOther
-	}
-	if s == "" {
-		return plainNull
 	}
 	var hint byte
 	switch c := s[0]; {

@@ -5,7 +5,6 @@
 package files
 
 import (
-	"bufio"
 	"bytes"
 	gojson "encoding/json"
 	"errors"
@@ -25,7 +24,6 @@ import (
 	discoveryv1 "k8s.io/api/discovery/v1"
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/runtime/schema"
-	utilyaml "k8s.io/apimachinery/pkg/util/yaml"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/json"
 	"sigs.k8s.io/yaml"
@@ -276,16 +274,13 @@ type outcome struct {
 
 // splitFile splits data, read from file, into YAML documents.
 func splitFile(file string, data []byte) []*document {
-	var ds []*document
-	r := utilyaml.NewYAMLReader(bufio.NewReader(bytes.NewReader(data)))
-	for doc := 1; ; doc++ {
-		raw, err := r.Read()
-		if err == io.EOF {
-			return ds
-		}
+	raws, errs := splitYAML(data)
+	ds := make([]*document, len(raws))
+	for i, raw := range raws {
 		// A bad "---" line is an error; the reader goes on after it.
-		ds = append(ds, &document{at: location{file: file, doc: doc, item: -1}, raw: raw, err: err})
+		ds[i] = &document{at: location{file: file, doc: i + 1, item: -1}, raw: raw, err: errs[i]}
 	}
+	return ds
 }
 
 // decodeAll decodes every document, on as many cores as Go may use:
@@ -293,8 +288,9 @@ func splitFile(file string, data []byte) []*document {
 func decodeAll(ds []*document) {
 	workers := min(runtime.GOMAXPROCS(0), len(ds))
 	if workers <= 1 {
+		var p fastParser
 		for _, d := range ds {
-			d.decode()
+			d.decode(&p)
 		}
 		return
 	}
@@ -302,27 +298,29 @@ func decodeAll(ds []*document) {
 	var wg sync.WaitGroup
 	for range workers {
 		wg.Go(func() {
+			var p fastParser
 			for {
 				i := int(next.Add(1)) - 1
 				if i >= len(ds) {
 					return
 				}
-				ds[i].decode()
+				ds[i].decode(&p)
 			}
 		})
 	}
 	wg.Wait()
 }
 
-// decode converts the document to JSON and decodes it. It reads and
-// writes nothing but d, so documents decode in parallel.
-func (d *document) decode() {
+// decode converts the document to JSON, with p unless the document is not
+// in the fast path's subset, and decodes it. It reads and writes nothing
+// but d and p, so documents decode in parallel.
+func (d *document) decode(p *fastParser) {
 	if d.err != nil {
 		d.counts = true
 		d.outs = append(d.outs, failure(d.at, d.err))
 		return
 	}
-	js, t, ok := fastYAMLToJSONType(d.raw)
+	js, t, ok := p.convert(d.raw)
 	if !ok {
 		var err error
 		if js, err = yaml.YAMLToJSONStrict(d.raw); err != nil {
@@ -661,7 +659,25 @@ func (r *reader) file(path string) ([]byte, error) {
 	if err := r.check(path, info); err != nil {
 		return nil, err
 	}
-	return r.from(path, f)
+	return r.fromSized(path, f, info.Size())
+}
+
+// readAll is io.ReadAll starting with a buffer of size bytes.
+func readAll(rd io.Reader, size int64) ([]byte, error) {
+	b := make([]byte, 0, max(size, 512))
+	for {
+		n, err := rd.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err != nil {
+			if err == io.EOF {
+				err = nil
+			}
+			return b, err
+		}
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)] // room to grow
+		}
+	}
 }
 
 // check says why the file path, described by info, is not read: it is not
@@ -684,8 +700,14 @@ func (r *reader) check(path string, info fs.FileInfo) error {
 // one byte past the limits: a larger (or growing) input is an error
 // without being read to its end.
 func (r *reader) from(name string, rd io.Reader) ([]byte, error) {
+	return r.fromSized(name, rd, 0)
+}
+
+// fromSized is from for an input of about size bytes (a file's size when
+// it was opened), read into a buffer of that size.
+func (r *reader) fromSized(name string, rd io.Reader, size int64) ([]byte, error) {
 	limit := max(min(r.maxFile, r.maxTotal-r.done), 0)
-	data, err := io.ReadAll(io.LimitReader(rd, limit+1))
+	data, err := readAll(io.LimitReader(rd, limit+1), min(size+1, limit+1))
 	r.done += int64(len(data))
 	if err != nil {
 		return nil, fmt.Errorf("%s: %w", name, unwrapPath(err))
