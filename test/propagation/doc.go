@@ -42,7 +42,8 @@
 // Before measuring, the benchmark waits until a sample of routes answers
 // 200 through HAProxy. hagate's log (its stderr, with HAProxy's output) is
 // written to hagate.log in its state folder; when the benchmark fails, its
-// last 50 lines are shown and the state folder is kept.
+// last 50 lines are shown and the state folder is kept (also when
+// HAGATE_PROPAGATION_KEEP is set).
 //
 // # Measured changes
 //
@@ -101,6 +102,13 @@
 // (bg-resets: ECONNRESET, a broken pipe, or the connection closed before a
 // full answer), as metrics (bg-requests-<kind> and so on) and in the table,
 // with the first failures of each kind and their times.
+//
+// Once the load has stopped and closed its connections, the benchmark
+// gives old HAProxy workers (those a reload replaced, which finish the
+// connections they had) 5 s to exit, logs how many were running when
+// measuring ended and how many are left, and reports the latter as
+// old-workers. (With HAProxy 2.6.12 and the HTTP/2 clients, old workers
+// were seen not to exit at all: hagate's stop ends them.)
 //
 // The benchmark reports timings; it does not judge them. It fails when
 // hagate exits, when HAProxy exits on its own, or when a change is not live

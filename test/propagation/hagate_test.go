@@ -98,7 +98,13 @@ func startHagate(b testing.TB, bin, stateDir, metricsAddr string, args ...string
 			b.Logf("last lines of %s:\n%s", h.logPath, h.tail(50))
 		}
 	})
-	b.Cleanup(h.stop)
+	b.Cleanup(func() {
+		start := time.Now()
+		if killed := h.stop(); killed {
+			b.Errorf("hagate did not stop within 30 s of SIGTERM; killed")
+		}
+		logf(b, "hagate stopped %s after SIGTERM", time.Since(start).Round(time.Millisecond))
+	})
 	return h
 }
 
@@ -116,20 +122,23 @@ func (h *hagate) exited() error {
 	}
 }
 
-// stop sends SIGTERM and waits up to 30 s, then kills.
-func (h *hagate) stop() {
+// stop sends SIGTERM and waits up to 30 s, then kills; it reports
+// whether it had to kill.
+func (h *hagate) stop() (killed bool) {
 	h.stopping = true
 	select {
 	case <-h.done:
-		return
+		return false
 	default:
 	}
 	_ = h.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-h.done:
+		return false
 	case <-time.After(30 * time.Second):
 		_ = h.cmd.Process.Kill()
 		<-h.done
+		return true
 	}
 }
 
@@ -222,4 +231,46 @@ func (h *hagate) scrape() (metrics, error) {
 		return nil, errors.New("no samples in /metrics")
 	}
 	return m, nil
+}
+
+// haproxyWorkers counts the HAProxy workers under hagate (children of its
+// HAProxy master): 1 when no old worker from a reload is still draining
+// its connections.
+func (h *hagate) haproxyWorkers() int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return -1
+	}
+	parent := map[int]int{}
+	comm := map[int]string{}
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		data, err := os.ReadFile(filepath.Join("/proc", e.Name(), "stat"))
+		if err != nil {
+			continue
+		}
+		// pid (comm) state ppid ...
+		s := string(data)
+		open, closing := strings.IndexByte(s, '('), strings.LastIndexByte(s, ')')
+		if open < 0 || closing < open {
+			continue
+		}
+		fields := strings.Fields(s[closing+1:])
+		if len(fields) < 2 {
+			continue
+		}
+		ppid, _ := strconv.Atoi(fields[1])
+		parent[pid], comm[pid] = ppid, s[open+1:closing]
+	}
+	n := 0
+	for pid, ppid := range parent {
+		// A worker's parent is the master, whose parent is hagate.
+		if comm[pid] == "haproxy" && comm[ppid] == "haproxy" && parent[ppid] == h.cmd.Process.Pid {
+			n++
+		}
+	}
+	return n
 }

@@ -32,6 +32,9 @@ const (
 	// changes of each kind.
 	envSamples     = "HAGATE_PROPAGATION_SAMPLES"
 	defaultSamples = 40
+	// envKeep, when set, keeps hagate's state folder (and its log) after
+	// a run that passed too.
+	envKeep = "HAGATE_PROPAGATION_KEEP"
 
 	// liveTimeout is how long a change may take to become live before the
 	// benchmark reports an error.
@@ -43,6 +46,9 @@ const (
 	// of quiet in a folder) does not merge them.
 	spacing       = 150 * time.Millisecond
 	spacingJitter = 100 * time.Millisecond
+	// drainWait is how long old HAProxy workers are given to exit once
+	// the background load has closed its connections.
+	drainWait = 5 * time.Second
 	// startTimeout bounds hagate's start (and, in kube mode, every route
 	// getting its status).
 	startTimeout = 10 * time.Minute
@@ -104,6 +110,9 @@ type result struct {
 	// errCount how many there were.
 	errLines []string
 	errCount int
+	// oldWorkers is the most old HAProxy workers still running drainWait
+	// after the load stopped.
+	oldWorkers int
 }
 
 type loadResult struct{ requests, failed, resets, closes, conns int64 }
@@ -178,6 +187,10 @@ func propagate(b *testing.B, mode string, routes, samples int, res *result) {
 			b.Logf("kept hagate's state folder %s", state)
 			return
 		}
+		if os.Getenv(envKeep) != "" {
+			logf(b, "kept hagate's state folder %s (%s is set)", state, envKeep)
+			return
+		}
 		_ = os.RemoveAll(state)
 	})
 	metricsAddr := net.JoinHostPort("127.0.0.1", strconv.Itoa(metricsPort))
@@ -243,6 +256,7 @@ func propagate(b *testing.B, mode string, routes, samples int, res *result) {
 	if err := r.h.exited(); err != nil {
 		b.Error(err)
 	}
+	res.oldWorkers = max(res.oldWorkers, r.drained())
 	statuses("when measuring ends", routes+samples) // the header routes stay
 
 	if res.load == nil {
@@ -277,6 +291,8 @@ func (r *run) waitServing() {
 	deadline := time.Now().Add(startTimeout)
 	httpc := backend.NewClient(backend.ClientOptions{DialAddr: r.httpAddr})
 	httpsc := backend.NewClient(backend.ClientOptions{DialAddr: r.httpsAddr, RootCAs: r.w.ca.Pool()})
+	defer httpc.CloseIdleConnections()
+	defer httpsc.CloseIdleConnections()
 	wait := func(what string, ok func() bool) {
 		for !ok() {
 			if err := r.h.exited(); err != nil {
@@ -300,6 +316,20 @@ func (r *run) waitServing() {
 		wait("https://"+baseHost(i), func() bool { return status(httpsc, "https", r.httpsAddr, baseHost(i), false) == http.StatusOK })
 	}
 	wait("the first certificate of "+rotHost, func() bool { return r.servesRot(0) })
+}
+
+// drained returns how many old HAProxy workers (from reloads) are still
+// running drainWait after the background load stopped and closed its
+// connections, and logs it with the number when measuring ended.
+func (r *run) drained() int {
+	n := r.h.haproxyWorkers()
+	start := time.Now()
+	for r.h.haproxyWorkers() > 1 && time.Since(start) < drainWait {
+		time.Sleep(100 * time.Millisecond)
+	}
+	left := r.h.haproxyWorkers()
+	logf(r.b, "HAProxy workers when measuring ended: %d; %s after the load stopped: %d", n, time.Since(start).Round(100*time.Millisecond), left)
+	return max(left-1, 0)
 }
 
 // scheme holds the kinds the benchmark creates. The benchmark imports no
@@ -496,6 +526,7 @@ func (res *result) report(b *testing.B) {
 	b.ReportMetric(float64(tot.requests), "bg-requests")
 	b.ReportMetric(float64(tot.failed), "bg-failed")
 	b.ReportMetric(float64(tot.resets), "bg-resets")
+	b.ReportMetric(float64(res.oldWorkers), "old-workers")
 	logf(b, "propagation, from the change stored to live (S=%d per kind):\n%s", len(res.kinds[0].took)+res.kinds[0].timeouts, t.String())
 	if res.errCount > 0 {
 		logf(b, "hagate logged %d error lines; the first:\n  %s", res.errCount, strings.Join(res.errLines, "\n  "))

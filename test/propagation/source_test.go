@@ -133,6 +133,10 @@ func (s kubeSource) populate(b testing.TB, ns string, objs []client.Object) {
 func (s kubeSource) cleanup(b testing.TB, ns string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
+	start := time.Now()
+	defer func() {
+		logf(b, "deleted namespace %s and its objects in %s", ns, time.Since(start).Round(time.Millisecond))
+	}()
 	for _, o := range []client.Object{&gwapiv1.HTTPRoute{}, &gwapiv1.Gateway{}, &corev1.Secret{}, &discoveryv1.EndpointSlice{}} {
 		if err := s.c.DeleteAllOf(ctx, o, client.InNamespace(ns)); err != nil {
 			logf(b, "cleanup: delete %T in %s: %v", o, ns, err)
