@@ -114,9 +114,11 @@ func vhostName(l *listenerCtx, h string) string {
 	return l.name + "@" + h
 }
 
-// hostMaps fills the host maps: every virtual host, and every listener
-// hostname without a virtual host of its own (so that the request's
-// listener is known even when no route matches).
+// hostMaps fills the host maps: every virtual host and, on a port of
+// several listeners, every listener hostname without a virtual host of
+// its own (so that the request's listener is known for the 421 check even
+// when no route matches). With one listener such an entry would only name
+// a virtual host without routes: the request gets 404 without it too.
 func (t *translator) hostMaps(fe *ir.Frontend, ls []*listenerCtx, vhosts []*vhost) {
 	type entry struct{ host, value string }
 	var entries []entry
@@ -126,7 +128,7 @@ func (t *translator) hostMaps(fe *ir.Frontend, ls []*listenerCtx, vhosts []*vhos
 		has[vh.host] = true
 	}
 	for _, l := range ls {
-		if !has[l.hostname] {
+		if len(ls) > 1 && !has[l.hostname] {
 			entries = append(entries, entry{l.hostname, l.name})
 		}
 	}

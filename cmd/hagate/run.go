@@ -22,6 +22,7 @@ import (
 	"hagate.io/hagate/controller/agent"
 	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/render"
+	"hagate.io/hagate/render/ir"
 )
 
 // runFlags are the flags of `hagate run`.
@@ -45,6 +46,7 @@ type runFlags struct {
 	provisioned    bool
 	threads        int32
 	maxconn        int32
+	accessLog      string
 }
 
 func newRunCmd() *cobra.Command {
@@ -84,6 +86,7 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
 	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
 	fl.Int32Var(&f.maxconn, "haproxy-maxconn", 0, "HAProxy's maxconn (0: HAProxy's default)")
+	fl.StringVar(&f.accessLog, "access-log", string(ir.AccessLogStdout), "HAProxy's access log: stdout, off, a syslog server's IP[:port] (UDP, port 514 by default) or a unix datagram socket path such as /dev/log; lines HAProxy drops are counted in hagate_haproxy_dropped_logs_total and logged")
 	fl.DurationVar(&f.reloadTimeout, "haproxy-reload-timeout", 30*time.Second, "how long a reload waits for HAProxy's new worker before the apply fails and is retried")
 	return cmd
 }
@@ -104,6 +107,10 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	}
 	if f.provisioned && (f.gateway == "" || f.sourceDir != "") {
 		return errors.New("--provisioned serves one Gateway of the cluster: it needs --gateway and no --source-dir")
+	}
+	accessLog, err := ir.ParseAccessLog(f.accessLog)
+	if err != nil {
+		return fmt.Errorf("--access-log: %w", err)
 	}
 	log := newLogger(f.verbosity)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)
@@ -131,10 +138,12 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		Provisioned:    f.provisioned,
 		Threads:        f.threads,
 		Maxconn:        f.maxconn,
+		AccessLog:      accessLog,
 	})
 	if err != nil {
 		return err
 	}
+	go a.WatchDroppedLogs(ctx, agent.DefaultDroppedLogsInterval)
 	m.SetReadiness(a.Ready)
 	m.SetRestarts(a.Restarts)
 	if f.sourceDir != "" {

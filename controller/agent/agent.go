@@ -26,6 +26,7 @@ import (
 	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/haproxy"
 	"hagate.io/hagate/render"
+	"hagate.io/hagate/render/ir"
 )
 
 // Options configure an Agent.
@@ -65,6 +66,9 @@ type Options struct {
 	// (certificates it would refuse are left out); 0 means render's
 	// default (2, as Debian's OpenSSL).
 	SecurityLevel int
+	// AccessLog is where HAProxy writes its access log (empty: standard
+	// output); WatchDroppedLogs counts the lines it drops.
+	AccessLog ir.AccessLog
 }
 
 // Agent renders and applies.

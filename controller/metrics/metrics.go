@@ -25,6 +25,7 @@ type Metrics struct {
 	applyFailures  prometheus.Counter
 	applyDuration  *prometheus.HistogramVec
 	renderDuration prometheus.Histogram
+	droppedLogs    prometheus.Counter
 
 	ready    atomic.Pointer[func(context.Context) error]
 	restarts atomic.Pointer[func() int]
@@ -53,6 +54,10 @@ func New() *Metrics {
 		Name: "hagate_render_duration_seconds", Help: "Time to load the sources and render a configuration.",
 		Buckets: []float64{.001, .0025, .005, .01, .025, .05, .1, .25, .5, 1, 2.5, 5},
 	})
+	m.droppedLogs = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "hagate_haproxy_dropped_logs_total",
+		Help: "Access log lines HAProxy dropped because their destination could not take them at once (its DroppedLogs, summed over workers).",
+	})
 	restarts := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hagate_haproxy_restarts_total", Help: "Times the HAProxy master exited on its own and hagate started it again.",
 	}, func() float64 {
@@ -61,7 +66,7 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, restarts,
+	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, m.droppedLogs, restarts,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -84,6 +89,9 @@ func (m *Metrics) RuntimeUpdates(kind string, n int) {
 
 // Reloaded counts a reload.
 func (m *Metrics) Reloaded() { m.reloads.Inc() }
+
+// DroppedLogs counts access log lines HAProxy dropped.
+func (m *Metrics) DroppedLogs(n uint64) { m.droppedLogs.Add(float64(n)) }
 
 // Rendered records a render.
 func (m *Metrics) Rendered(d time.Duration) { m.renderDuration.Observe(d.Seconds()) }

@@ -245,6 +245,9 @@ func deployment(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMe
 	if p.LogLevel != nil {
 		args = append(args, fmt.Sprintf("--verbosity=%d", *p.LogLevel))
 	}
+	if p.AccessLog != "" {
+		args = append(args, "--access-log="+p.AccessLog.String())
+	}
 	var ports []corev1.ContainerPort
 	for _, port := range ListenerPorts(gw) {
 		ports = append(ports, corev1.ContainerPort{Name: portName(port), ContainerPort: port, Protocol: corev1.ProtocolTCP})

@@ -17,6 +17,8 @@ import (
 	"k8s.io/apimachinery/pkg/util/validation"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 	"sigs.k8s.io/yaml"
+
+	"hagate.io/hagate/render/ir"
 )
 
 // Parameters are hagate's provisioning parameters, from the data of a
@@ -48,10 +50,13 @@ type Parameters struct {
 	Threads, Maxconn int32
 	// LogLevel ("logLevel"): the agent's log verbosity, 0 to 5.
 	LogLevel *int
+	// AccessLog ("accessLog"): HAProxy's access log, as hagate run
+	// --access-log takes it (stdout, off, a syslog address or socket).
+	AccessLog ir.AccessLog
 }
 
 // Keys are the keys a parameters ConfigMap may hold.
-var Keys = []string{"agentResources", "externalTrafficPolicy", "haproxyMaxconn", "haproxyThreads", "image",
+var Keys = []string{"accessLog", "agentResources", "externalTrafficPolicy", "haproxyMaxconn", "haproxyThreads", "image",
 	"imagePullPolicy", "logLevel", "replicas", "resources", "serviceAnnotations", "serviceType"}
 
 // ParamsKind is the kind parametersRef must name: a core ConfigMap.
@@ -167,6 +172,12 @@ func (p *Parameters) set(k, v string) error {
 			return fmt.Errorf("%q is not a verbosity from 0 to 5", v)
 		}
 		p.LogLevel = &n
+	case "accessLog":
+		a, err := ir.ParseAccessLog(v)
+		if err != nil || v == "" {
+			return fmt.Errorf("%q is not stdout, off, a syslog server's IP address with an optional port, or a unix socket path", v)
+		}
+		p.AccessLog = a
 	default:
 		return fmt.Errorf("unknown key (known: %s)", strings.Join(Keys, ", "))
 	}
@@ -213,6 +224,9 @@ func Merge(class, gw *Parameters) *Parameters {
 		}
 		if p.LogLevel != nil {
 			out.LogLevel = p.LogLevel
+		}
+		if p.AccessLog != "" {
+			out.AccessLog = p.AccessLog
 		}
 	}
 	return out

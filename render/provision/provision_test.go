@@ -15,6 +15,8 @@ import (
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/util/validation"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
+
+	"hagate.io/hagate/render/ir"
 )
 
 func configMap(ns, name string, data map[string]string) *corev1.ConfigMap {
@@ -72,6 +74,10 @@ func TestParseGood(t *testing.T) {
 		{"haproxyMaxconn", "1048576", Parameters{Maxconn: 1 << 20}},
 		{"logLevel", "0", Parameters{LogLevel: new(0)}},
 		{"logLevel", "5", Parameters{LogLevel: new(5)}},
+		{"accessLog", "off", Parameters{AccessLog: ir.AccessLogOff}},
+		{"accessLog", "stdout", Parameters{AccessLog: ir.AccessLogStdout}},
+		{"accessLog", "10.0.0.5", Parameters{AccessLog: "10.0.0.5:514"}},
+		{"accessLog", "/dev/log", Parameters{AccessLog: "/dev/log"}},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			got, err := Parse(configMap("ns", "p", map[string]string{tc.key: tc.value}))
@@ -124,6 +130,8 @@ func TestParseBad(t *testing.T) {
 		{"logLevel", "-1", "not a verbosity from 0 to 5"},
 		{"logLevel", "6", "not a verbosity from 0 to 5"},
 		{"logLevel", "debug", "not a verbosity from 0 to 5"},
+		{"accessLog", "syslog.example.com", "is not stdout, off"},
+		{"accessLog", "dev/log", "is not stdout, off"},
 		{"replica", "3", "unknown key (known: " + strings.Join(Keys, ", ") + ")"},
 		{"Replicas", "3", "unknown key"},
 		{"nbthread", "4", "unknown key"},
@@ -174,13 +182,13 @@ var (
 		"replicas": "2", "image": "class.example/hagate:1", "imagePullPolicy": "Always",
 		"resources": "requests: {cpu: 100m}", "agentResources": "requests: {memory: 100Mi}",
 		"serviceType": "NodePort", "serviceAnnotations": "a.example/x: class", "externalTrafficPolicy": "Cluster",
-		"haproxyThreads": "2", "haproxyMaxconn": "1000", "logLevel": "1",
+		"haproxyThreads": "2", "haproxyMaxconn": "1000", "logLevel": "1", "accessLog": "off",
 	}
 	otherParams = map[string]string{
 		"replicas": "5", "image": "gw.example/hagate:2", "imagePullPolicy": "Never",
 		"resources": "requests: {cpu: 300m}", "agentResources": "requests: {memory: 300Mi}",
 		"serviceType": "ClusterIP", "serviceAnnotations": "a.example/x: gateway", "externalTrafficPolicy": "Local",
-		"haproxyThreads": "4", "haproxyMaxconn": "9000", "logLevel": "3",
+		"haproxyThreads": "4", "haproxyMaxconn": "9000", "logLevel": "3", "accessLog": "127.0.0.1:5140",
 	}
 )
 
@@ -781,7 +789,7 @@ func TestBuildDeployment(t *testing.T) {
 		notArgs  []string // prefixes not wanted
 	}{
 		{name: "defaults", opts: testOptions, image: "hagate.io/hagate:default", pull: corev1.PullIfNotPresent,
-			args: base, notArgs: []string{"--haproxy-threads", "--haproxy-maxconn", "--verbosity"}},
+			args: base, notArgs: []string{"--haproxy-threads", "--haproxy-maxconn", "--verbosity", "--access-log"}},
 		{name: "no controller name", opts: Options{Image: "i:1"}, image: "i:1", pull: corev1.PullIfNotPresent,
 			args: []string{"--gateway=apps/web", "--provisioned"}, notArgs: []string{"--controller-name"}},
 		{name: "replicas", params: map[string]string{"replicas": "3"}, opts: testOptions, replicas: new(int32(3)),
@@ -790,9 +798,9 @@ func TestBuildDeployment(t *testing.T) {
 			image: "hagate.io/hagate:default", pull: corev1.PullIfNotPresent, args: base},
 		{name: "image and pull policy", params: map[string]string{"image": "registry.example/hagate:v9", "imagePullPolicy": "Always"},
 			opts: testOptions, image: "registry.example/hagate:v9", pull: corev1.PullAlways, args: base},
-		{name: "HAProxy and agent flags", params: map[string]string{"haproxyThreads": "4", "haproxyMaxconn": "5000", "logLevel": "2"},
+		{name: "HAProxy and agent flags", params: map[string]string{"haproxyThreads": "4", "haproxyMaxconn": "5000", "logLevel": "2", "accessLog": "off"},
 			opts: testOptions, image: "hagate.io/hagate:default", pull: corev1.PullIfNotPresent,
-			args: append(slices.Clone(base), "--haproxy-threads=4", "--haproxy-maxconn=5000", "--verbosity=2")},
+			args: append(slices.Clone(base), "--haproxy-threads=4", "--haproxy-maxconn=5000", "--verbosity=2", "--access-log=off")},
 		{name: "logLevel 0", params: map[string]string{"logLevel": "0"}, opts: testOptions, image: "hagate.io/hagate:default",
 			pull: corev1.PullIfNotPresent, args: append(slices.Clone(base), "--verbosity=0")},
 	} {
