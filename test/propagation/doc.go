@@ -108,7 +108,8 @@
 // connections they had) 5 s to exit, logs how many were running when
 // measuring ended and how many are left, and reports the latter as
 // old-workers. (With HAProxy 2.6.12 and the HTTP/2 clients, old workers
-// were seen not to exit at all: hagate's stop ends them.)
+// were seen to stay about a minute, the client timeout, after the load
+// had gone; without HTTP/2 clients they exit at once.)
 //
 // The benchmark reports timings; it does not judge them. It fails when
 // hagate exits, when HAProxy exits on its own, or when a change is not live
