@@ -17,7 +17,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"syscall"
 
 	corev1 "k8s.io/api/core/v1"
@@ -97,8 +96,11 @@ func (e *DocError) Unwrap() error { return e.Err }
 func Load(opts Options) (*Result, error) {
 	l := newLoader()
 	rd := newReader(opts.MaxFileBytes, opts.MaxTotalBytes)
-	// Every file is read and split first, then all documents are decoded
-	// at once, in parallel, and added in input order.
+	// Files are read and split here, one after the other, while their
+	// documents are decoded on every core; then the documents are added
+	// in input order.
+	dec := startDecoders()
+	defer dec.wait()
 	var units []unit
 	for _, p := range opts.Paths {
 		if p == "-" {
@@ -113,7 +115,7 @@ func Load(opts Options) (*Result, error) {
 			if err != nil {
 				return nil, err
 			}
-			units = append(units, unit{docs: splitFile(stdinName, data)})
+			units = append(units, unit{docs: dec.decode(splitFile(stdinName, data))})
 			continue
 		}
 		files, err := expand(p)
@@ -130,15 +132,11 @@ func Load(opts Options) (*Result, error) {
 				if err != nil {
 					return nil, err
 				}
-				units = append(units, unit{docs: splitFile(f, data)})
+				units = append(units, unit{docs: dec.decode(splitFile(f, data))})
 			}
 		}
 	}
-	var all []*document
-	for _, u := range units {
-		all = append(all, u.docs...)
-	}
-	decodeAll(all)
+	dec.wait()
 	for _, u := range units {
 		if u.docs == nil {
 			l.res.Warnings = append(l.res.Warnings, u.warning)
@@ -283,32 +281,59 @@ func splitFile(file string, data []byte) []*document {
 	return ds
 }
 
-// decodeAll decodes every document, on as many cores as Go may use:
-// decoding is most of the time Load takes.
+// decoders decode documents on as many cores as Go may use: decoding is
+// most of the time Load takes.
+type decoders struct {
+	docs chan *document
+	wg   sync.WaitGroup
+	done bool
+}
+
+// startDecoders starts the decoding goroutines.
+func startDecoders() *decoders {
+	d := &decoders{docs: make(chan *document, 1024)}
+	for range runtime.GOMAXPROCS(0) {
+		d.wg.Go(func() {
+			var p fastParser
+			for doc := range d.docs {
+				doc.decode(&p)
+			}
+		})
+	}
+	return d
+}
+
+// decode has ds decoded and returns it; the documents are decoded once
+// wait returns.
+func (d *decoders) decode(ds []*document) []*document {
+	for _, doc := range ds {
+		d.docs <- doc
+	}
+	return ds
+}
+
+// wait waits until every document given is decoded, and stops the
+// goroutines. It may be called again.
+func (d *decoders) wait() {
+	if !d.done {
+		d.done = true
+		close(d.docs)
+	}
+	d.wg.Wait()
+}
+
+// decodeAll decodes every document.
 func decodeAll(ds []*document) {
-	workers := min(runtime.GOMAXPROCS(0), len(ds))
-	if workers <= 1 {
+	if len(ds) <= 1 || runtime.GOMAXPROCS(0) == 1 {
 		var p fastParser
 		for _, d := range ds {
 			d.decode(&p)
 		}
 		return
 	}
-	var next atomic.Int64
-	var wg sync.WaitGroup
-	for range workers {
-		wg.Go(func() {
-			var p fastParser
-			for {
-				i := int(next.Add(1)) - 1
-				if i >= len(ds) {
-					return
-				}
-				ds[i].decode(&p)
-			}
-		})
-	}
-	wg.Wait()
+	dec := startDecoders()
+	dec.decode(ds)
+	dec.wait()
 }
 
 // decode converts the document to JSON, with p unless the document is not
