@@ -23,7 +23,7 @@ import (
 // whether the fast path read doc.
 func checkFastYAML(t *testing.T, doc []byte) bool {
 	t.Helper()
-	fast, typ, ok := fastYAMLToJSONType(doc)
+	fast, typ, ok := fastYAMLToJSON(doc)
 	if !ok {
 		return false
 	}
@@ -256,4 +256,28 @@ func FuzzFastYAML(f *testing.F) {
 	f.Fuzz(func(t *testing.T, doc []byte) {
 		checkFastYAML(t, doc)
 	})
+}
+
+// BenchmarkFastYAML compares the fast path with yaml.YAMLToJSONStrict on
+// an HTTPRoute and a TLS Secret.
+func BenchmarkFastYAML(b *testing.B) {
+	secret := "apiVersion: v1\nkind: Secret\nmetadata:\n  name: cert1\n  namespace: default\ntype: kubernetes.io/tls\ndata:\n" +
+		"  tls.crt: " + strings.Repeat("TUlJQm9EQ0NBVDJnQXdJQkFnSVJBTE", 40) + "\n  tls.key: " + strings.Repeat("TUlHSEFnRUFNQk1HQnlxR1NNNDlBZ0VH", 8) + "\n"
+	for _, doc := range []struct{ name, yaml string }{{"HTTPRoute", route}, {"Secret", secret}} {
+		b.Run(doc.name+"/fast", func(b *testing.B) {
+			var p fastParser
+			for b.Loop() {
+				if _, _, ok := p.convert([]byte(doc.yaml)); !ok {
+					b.Fatal("declined")
+				}
+			}
+		})
+		b.Run(doc.name+"/YAMLToJSONStrict", func(b *testing.B) {
+			for b.Loop() {
+				if _, err := yaml.YAMLToJSONStrict([]byte(doc.yaml)); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
 }
