@@ -69,7 +69,7 @@
 //
 // Per kind, the benchmark reports p50, p90, p99 and max in milliseconds
 // (metrics add-p50-ms, add-p90-ms, add-p99-ms, add-max-ms, and so on for
-// header, delete, rotate; with few samples p99 is the max) and logs a
+// header, delete, rotate; with few samples p99 is the max) and prints a
 // table with them, the changes not live within 30 s (each is also a
 // benchmark error), and hagate's applies over the kind's changes read
 // from its /metrics: "runtime applies" (hagate_apply_duration_seconds_count
@@ -110,6 +110,12 @@
 // old-workers. (With HAProxy 2.6.12 and the HTTP/2 clients, old workers
 // were seen to stay about a minute, the client timeout, after the load
 // had gone; without HTTP/2 clients they exit at once.)
+//
+// Progress lines and the tables go to standard output as they come, each
+// line naming its sub-benchmark: the testing package shows only the first
+// 10 lines of a benchmark's b.Logf output when it passes. Failures (with
+// the last 50 lines of hagate's log) go through b.Errorf and b.Logf,
+// which are shown whole.
 //
 // The benchmark reports timings; it does not judge them. It fails when
 // hagate exits, when HAProxy exits on its own, or when a change is not live
