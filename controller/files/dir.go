@@ -43,8 +43,9 @@ type Dir struct {
 	// parsed holds what each file held when it was last read, by path.
 	parsed map[string]*parsedFile
 	// paths are the files found by the last walk of the folder, sorted;
-	// nil before the first Load.
+	// nil before the first Load. set holds them too.
 	paths []string
+	set   map[string]bool
 }
 
 // lastGood is the last version of a file read without error.
@@ -107,7 +108,11 @@ func (d *Dir) Load() (*DirResult, error) {
 		return nil, fmt.Errorf("read source folder: %w", err)
 	}
 	d.paths = paths
-	return d.read(nil), nil
+	d.set = make(map[string]bool, len(paths))
+	for _, p := range paths {
+		d.set[p] = true
+	}
+	return d.read(nil, true), nil
 }
 
 // LoadChanged is Load when only the given paths changed (created, written,
@@ -121,10 +126,7 @@ func (d *Dir) LoadChanged(changed []string) (*DirResult, error) {
 		return d.Load()
 	}
 	root := filepath.Clean(d.Root)
-	set := map[string]bool{}
-	for _, p := range d.paths {
-		set[p] = true
-	}
+	set := d.set
 	dirty := map[string]bool{}
 	moved := false // files appeared or went
 	for _, p := range changed {
@@ -164,13 +166,14 @@ func (d *Dir) LoadChanged(changed []string) (*DirResult, error) {
 		}
 		slices.Sort(d.paths)
 	}
-	return d.read(dirty), nil
+	return d.read(dirty, moved), nil
 }
 
 // read builds the result from d.paths. With dirty nil, every file is
 // looked at (stat) and read when it changed; otherwise only the dirty
-// ones are read, and the others are taken as parsed before.
-func (d *Dir) read(dirty map[string]bool) *DirResult {
+// ones are read, and the others are taken as parsed before. prune: files
+// may have gone, what was kept of them is dropped.
+func (d *Dir) read(dirty map[string]bool, prune bool) *DirResult {
 	if d.last == nil {
 		d.last = map[string]lastGood{}
 	}
@@ -179,10 +182,8 @@ func (d *Dir) read(dirty map[string]bool) *DirResult {
 	}
 	out := &DirResult{Snapshot: &snapshot.Snapshot{}}
 	rd := newReader(d.MaxFileBytes, d.MaxTotalBytes)
-	seen := map[string]bool{}
-	present := map[string]bool{}
+	seen := make(map[objectKey]bool, len(d.paths))
 	for _, p := range d.paths {
-		present[p] = true
 		prev, hasPrev := d.last[p]
 		// stale adds the last good version of p, if there is one.
 		stale := func() {
@@ -232,14 +233,16 @@ func (d *Dir) read(dirty map[string]bool) *DirResult {
 			out.Warnings = append(out.Warnings, fmt.Sprintf("%s: %s", p, w))
 		}
 	}
-	for p := range d.last {
-		if !present[p] {
-			delete(d.last, p)
+	if prune {
+		for p := range d.last {
+			if !d.set[p] {
+				delete(d.last, p)
+			}
 		}
-	}
-	for p := range d.parsed {
-		if !present[p] {
-			delete(d.parsed, p)
+		for p := range d.parsed {
+			if !d.set[p] {
+				delete(d.parsed, p)
+			}
 		}
 	}
 	return out
@@ -301,12 +304,15 @@ func (d *Dir) file(rd *reader, p string, dirty map[string]bool) (readFile, error
 	return readFile{parsedFile: pf, fresh: true}, nil
 }
 
+// objectKey names an object of a kind.
+type objectKey struct{ kind, namespace, name string }
+
 // merge appends the objects of src to dst, skipping objects already there
 // (by kind, namespace and name), and says which it skipped.
-func merge(dst, src *snapshot.Snapshot, seen map[string]bool) []string {
+func merge(dst, src *snapshot.Snapshot, seen map[objectKey]bool) []string {
 	var dup []string
 	keep := func(kind string, o metav1.Object) bool {
-		k := kind + "/" + o.GetNamespace() + "/" + o.GetName()
+		k := objectKey{kind, o.GetNamespace(), o.GetName()}
 		if seen[k] {
 			dup = append(dup, fmt.Sprintf("duplicate %s %s/%s skipped: an earlier file defines it", kind, o.GetNamespace(), o.GetName()))
 			return false
