@@ -92,6 +92,27 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 // its servers speak TLS (a TCP stream only when reencrypt: a passthrough
 // stream is TLS already), presenting g's client certificate.
 func (t *translator) serviceBackend(svc *corev1.Service, sp *corev1.ServicePort, proto backendProto, g *gatewayCtx, reencrypt bool) string {
+	// Thousands of routes share a few backends: the same question gets
+	// the answer it got (what it did to the translator is done already).
+	mk := backendMemoKey{svc, sp, proto, g, reencrypt}
+	if name, ok := t.backendMemo[mk]; ok {
+		return name
+	}
+	name := t.newServiceBackend(svc, sp, proto, g, reencrypt)
+	t.backendMemo[mk] = name
+	return name
+}
+
+// backendMemoKey is what serviceBackend's answer depends on.
+type backendMemoKey struct {
+	svc       *corev1.Service
+	port      *corev1.ServicePort
+	proto     backendProto
+	g         *gatewayCtx
+	reencrypt bool
+}
+
+func (t *translator) newServiceBackend(svc *corev1.Service, sp *corev1.ServicePort, proto backendProto, g *gatewayCtx, reencrypt bool) string {
 	name := fmt.Sprintf("%s_%s_%d", svc.Namespace, svc.Name, sp.Port)
 	b := &ir.Backend{Mode: ir.ModeHTTP, Comment: fmt.Sprintf("Service %s/%s port %d", svc.Namespace, svc.Name, sp.Port)}
 	pc := t.policyFor(nn(svc), sp.Name)

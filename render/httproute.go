@@ -2,6 +2,7 @@ package render
 
 import (
 	"fmt"
+	"strconv"
 
 	"strings"
 
@@ -45,7 +46,7 @@ type grpcRank struct {
 // which must be a valid section name.
 func newRule(kind string, o metav1.Object, i int, name *gwapiv1.SectionName) (*compiledRule, error) {
 	cr := &compiledRule{
-		name:   fmt.Sprintf("%s/%s/%d", o.GetNamespace(), o.GetName(), i),
+		name:   o.GetNamespace() + "/" + o.GetName() + "/" + strconv.Itoa(i),
 		origin: ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()},
 		place:  ir.Place{Rule: i, Match: -1},
 	}

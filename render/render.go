@@ -76,8 +76,10 @@ type translator struct {
 	gateways  []*gatewayCtx
 	listeners []*listenerCtx // every listener of our Gateways, in Gateway age order
 	backends  map[string]*ir.Backend
-	certs     map[string]*ir.Certificate
-	cas       map[string]*ir.CAFile
+	// backendMemo remembers serviceBackend's answers.
+	backendMemo map[backendMemoKey]string
+	certs       map[string]*ir.Certificate
+	cas         map[string]*ir.CAFile
 	// policies are the BackendTLSPolicies that take each target.
 	policies    map[policyTarget]*policyCtx
 	allPolicies []*policyCtx
@@ -130,15 +132,16 @@ func newTranslator(snap *snapshot.Snapshot, opts Options) *translator {
 		opts.ControllerName = DefaultControllerName
 	}
 	t := &translator{
-		snap:     snap,
-		opts:     opts,
-		idx:      newIndex(snap),
-		st:       status.NewSet(),
-		res:      &Result{Config: &ir.Config{}},
-		backends: map[string]*ir.Backend{},
-		certs:    map[string]*ir.Certificate{},
-		cas:      map[string]*ir.CAFile{},
-		routes:   map[*listenerCtx][]*attachedRoute{},
+		snap:        snap,
+		opts:        opts,
+		idx:         newIndex(snap),
+		st:          status.NewSet(),
+		res:         &Result{Config: &ir.Config{}},
+		backends:    map[string]*ir.Backend{},
+		backendMemo: map[backendMemoKey]string{},
+		certs:       map[string]*ir.Certificate{},
+		cas:         map[string]*ir.CAFile{},
+		routes:      map[*listenerCtx][]*attachedRoute{},
 	}
 	t.res.Status = t.st
 	t.idx.record = opts.record

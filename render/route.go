@@ -213,7 +213,7 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 	if len(attachedTo) == 0 {
 		return false, reason, msg
 	}
-	return true, gwapiv1.RouteReasonAccepted, fmt.Sprintf("The route is attached to listener(s) %s.", strings.Join(attachedTo, ", "))
+	return true, gwapiv1.RouteReasonAccepted, "The route is attached to listener(s) " + strings.Join(attachedTo, ", ") + "."
 }
 
 // rivalKind is the kind of route that may not share a listener's
