@@ -65,7 +65,7 @@ func (t *translator) resolveBackend(fromKind, fromNS string, ref gwapiv1.Backend
 		}
 		return fail(reason, "%s", prob.msg)
 	}
-	where := n.String()
+	where := n // printed only in messages
 	svc, ok := t.idx.service(n)
 	if !ok {
 		return fail(gwapiv1.RouteReasonBackendNotFound, "%s", notFound("Service", n).msg)

@@ -120,12 +120,36 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 		gateways[l.g] = true
 	}
 	rules := map[string]*ir.Rule{}
-	seen := map[string]bool{} // map keys taken by a match of higher precedence
+	// Map keys taken by a match of higher precedence: keys start with
+	// the virtual host's name, so only a virtual host's own matches can
+	// take one another's.
+	type pathKey struct {
+		exact bool
+		path  string
+	}
+	var seen map[pathKey]bool
 	for _, vh := range vhosts {
-		sort.SliceStable(vh.matches, func(i, j int) bool { return matchBefore(vh.matches[i], vh.matches[j]) })
+		if len(vh.matches) > 1 {
+			sort.SliceStable(vh.matches, func(i, j int) bool { return matchBefore(vh.matches[i], vh.matches[j]) })
+		}
 		plain := true
 		for _, rm := range vh.matches {
 			plain = plain && plainPath(&rm.m)
+		}
+		clear(seen)
+		taken := func(exact bool, path string) bool {
+			if len(vh.matches) == 1 {
+				return false
+			}
+			if seen == nil {
+				seen = map[pathKey]bool{}
+			}
+			k := pathKey{exact, path}
+			if seen[k] {
+				return true
+			}
+			seen[k] = true
+			return false
 		}
 		for _, rm := range vh.matches {
 			m := rm.m
@@ -150,14 +174,12 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			// with one key, the first wins.
 			switch {
 			case m.PathExact != "":
-				if k := vh.name + "|" + m.PathExact; !seen["exact "+k] {
-					seen["exact "+k] = true
-					fe.PathExact = append(fe.PathExact, ir.MapEntry{Key: k, Value: key})
+				if !taken(true, m.PathExact) {
+					fe.PathExact = append(fe.PathExact, ir.MapEntry{Key: vh.name + "|" + m.PathExact, Value: key})
 				}
 			default:
-				if k := vh.name + "|" + m.PathPrefix; !seen["prefix "+k] {
-					seen["prefix "+k] = true
-					fe.PathPrefix = append(fe.PathPrefix, ir.MapEntry{Key: k, Value: key})
+				if !taken(false, m.PathPrefix) {
+					fe.PathPrefix = append(fe.PathPrefix, ir.MapEntry{Key: vh.name + "|" + m.PathPrefix, Value: key})
 					fe.PrefixDepth = max(fe.PrefixDepth, strings.Count(m.PathPrefix, "/"))
 				}
 			}

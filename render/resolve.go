@@ -63,15 +63,14 @@ func (t *translator) resolveRef(s refSpec, group, kind, ns, name string) (types.
 		ns = s.fromNS
 	}
 	n := types.NamespacedName{Namespace: ns, Name: name}
-	where := fmt.Sprintf("%s/%s", ns, name)
 	switch {
 	case group != "" || kind != s.want:
-		return n, &refProblem{refWrongKind, fmt.Sprintf("%s %s refers to %s; %s.", s.label, where, groupKind(group, kind), s.supported)}
+		return n, &refProblem{refWrongKind, fmt.Sprintf("%s %s refers to %s; %s.", s.label, n, groupKind(group, kind), s.supported)}
 	case s.checkName && !validName(ns, name):
-		return n, &refProblem{refBadName, fmt.Sprintf("%s %q is not a valid %s name.", s.label, where, s.want)}
+		return n, &refProblem{refBadName, fmt.Sprintf("%s %q is not a valid %s name.", s.label, n.String(), s.want)}
 	case !t.idx.refGranted(gwapiv1.GroupName, s.fromKind, s.fromNS, "", s.want, ns, name):
 		return n, &refProblem{refNotPermitted, fmt.Sprintf("%s to %s %s is not permitted: no ReferenceGrant in namespace %s allows %ss of namespace %s to refer to it.",
-			s.label, s.want, where, ns, s.fromKind, s.fromNS)}
+			s.label, s.want, n, ns, s.fromKind, s.fromNS)}
 	}
 	return n, nil
 }

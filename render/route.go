@@ -305,6 +305,8 @@ func effectiveHostnames(listener string, route []gwapiv1.Hostname) []string {
 			out = append(out, x)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return moreSpecific(out[i], out[j]) })
+	if len(out) > 1 {
+		sort.Slice(out, func(i, j int) bool { return moreSpecific(out[i], out[j]) })
+	}
 	return out
 }
