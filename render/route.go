@@ -36,6 +36,8 @@ type route struct {
 	// refProblem is the first backendRef that does not resolve.
 	refProblem *routeProblem
 	status     *gwapiv1.RouteStatus
+	// statusValue holds status (one allocation for both).
+	statusValue gwapiv1.RouteStatus
 	// conflicts are hostnames of this route another route already routes
 	// on a listener (TLSRoutes), for the status.
 	conflicts []string
@@ -68,7 +70,8 @@ func (t *translator) attachRoutes() {
 			t.res.Warnings = append(t.res.Warnings, fmt.Sprintf("%s %q in namespace %q is skipped: its name is not a valid Kubernetes name", kind, o.GetName(), o.GetNamespace()))
 			return
 		}
-		r := &route{kind: kind, obj: o, parentRefs: prefs, hostnames: hosts, status: &gwapiv1.RouteStatus{}}
+		r := &route{kind: kind, obj: o, parentRefs: prefs, hostnames: hosts}
+		r.status = &r.statusValue
 		for _, h := range hosts {
 			if !validHostname(string(h)) {
 				r.invalid = &routeProblem{gwapiv1.RouteReasonUnsupportedValue, fmt.Sprintf("Hostname %q is not a valid DNS name. The route is not served.", h)}
@@ -112,7 +115,10 @@ func (t *translator) attachRoutes() {
 			if !ok {
 				continue
 			}
-			ps := gwapiv1.RouteParentStatus{ParentRef: pref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName)}
+			ps := gwapiv1.RouteParentStatus{ParentRef: pref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName), Conditions: make([]metav1.Condition, 0, 3)}
+			if r.status.Parents == nil {
+				r.status.Parents = make([]gwapiv1.RouteParentStatus, 0, len(r.parentRefs))
+			}
 			if r.invalid != nil {
 				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionAccepted), false, string(r.invalid.reason), r.invalid.msg, gen))
 			} else {
