@@ -101,7 +101,7 @@ func Run(ctx context.Context, o Options) error {
 		o.Resync = time.Minute
 	}
 	ctrl.SetLogger(o.Log.WithName("controller-runtime"))
-	mgr, err := ctrl.NewManager(o.Config, manager.Options{
+	mgr, err := ctrl.NewManager(clientConfig(o.Config), manager.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  "0",
@@ -154,6 +154,19 @@ func Run(ctx context.Context, o Options) error {
 		return fmt.Errorf("controller: %w", err)
 	}
 	return mgr.Start(ctx)
+}
+
+// clientConfig lifts client-go's default client-side rate limit (5
+// requests per second, bursts of 10) when the configuration sets none:
+// 10,000 routes are 10,000 status writes, and the API server protects
+// itself (API Priority and Fairness). The status writer bounds how many
+// run at once.
+func clientConfig(c *rest.Config) *rest.Config {
+	c = rest.CopyConfig(c)
+	if c.QPS == 0 && c.RateLimiter == nil {
+		c.QPS, c.Burst = 500, 1000
+	}
+	return c
 }
 
 // leaseName names the leader election Lease: one per Gateway when this

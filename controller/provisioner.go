@@ -82,7 +82,7 @@ func RunControlPlane(ctx context.Context, o ControlPlaneOptions) error {
 	}
 	ctrl.SetLogger(o.Log.WithName("controller-runtime"))
 	managed := labels.SelectorFromSet(labels.Set{provision.LabelManagedBy: provision.ManagedBy})
-	mgr, err := ctrl.NewManager(o.Config, manager.Options{
+	mgr, err := ctrl.NewManager(clientConfig(o.Config), manager.Options{
 		Scheme:                  Scheme(),
 		Metrics:                 metricsserver.Options{BindAddress: "0"},
 		HealthProbeBindAddress:  o.HealthAddress,
