@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
 )
 
 // ConfigFile is the path of the main configuration inside a Bundle.
@@ -92,7 +93,13 @@ func checkPath(p string) error {
 // WriteTree writes every file below dir, which must not exist or be
 // empty-able by the caller: files are created with their modes, folders
 // holding a secret file with 0700, others 0755.
-func (b *Bundle) WriteTree(dir string) error {
+func (b *Bundle) WriteTree(dir string) error { return b.writeTree(dir, "") }
+
+// writeTree is WriteTree; a file that prev (a folder, "" for none) holds
+// already, with the same content and mode, is hard-linked from there
+// rather than written: creating a thousand certificate files again costs
+// the file system more than comparing them.
+func (b *Bundle) writeTree(dir, prev string) error {
 	for _, f := range b.Files() {
 		if err := checkPath(f.Path); err != nil {
 			return err
@@ -110,6 +117,11 @@ func (b *Bundle) WriteTree(dir string) error {
 				return fmt.Errorf("write bundle: %w", err)
 			}
 		}
+		if prev != "" && sameFile(filepath.Join(prev, filepath.FromSlash(f.Path)), f) {
+			if err := os.Link(filepath.Join(prev, filepath.FromSlash(f.Path)), full); err == nil {
+				continue
+			}
+		}
 		if err := os.WriteFile(full, f.Content, f.Mode); err != nil {
 			return fmt.Errorf("write bundle: %w", err)
 		}
@@ -118,6 +130,20 @@ func (b *Bundle) WriteTree(dir string) error {
 		}
 	}
 	return nil
+}
+
+// sameFile reports whether the regular file at p (not a link), owned by
+// this user and linked once, holds f's content with f's mode.
+func sameFile(p string, f *File) bool {
+	fi, err := os.Lstat(p)
+	if err != nil || !fi.Mode().IsRegular() || fi.Mode().Perm() != f.Mode.Perm() || fi.Size() != int64(len(f.Content)) {
+		return false
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); !ok || int(st.Uid) != os.Geteuid() || st.Nlink != 1 {
+		return false
+	}
+	data, err := os.ReadFile(p)
+	return err == nil && bytes.Equal(data, f.Content)
 }
 
 // ReplaceDir makes dir hold exactly the Bundle: it writes the Bundle into a
@@ -137,7 +163,7 @@ func (b *Bundle) ReplaceDir(dir string) error {
 		os.RemoveAll(tmp)
 		return fmt.Errorf("write bundle: %w", err)
 	}
-	if err := b.WriteTree(tmp); err != nil {
+	if err := b.writeTree(tmp, dir); err != nil {
 		os.RemoveAll(tmp)
 		return err
 	}

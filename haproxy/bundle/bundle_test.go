@@ -3,6 +3,7 @@ package bundle
 import (
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 )
 
@@ -58,5 +59,49 @@ func TestWriteTreeRefusesEscapingPaths(t *testing.T) {
 		if err := b.WriteTree(t.TempDir()); err == nil {
 			t.Errorf("path %q was written", p)
 		}
+	}
+}
+
+// A file that did not change keeps its inode (hard-linked from the
+// previous tree); a changed one, or one whose mode changed, is new.
+func TestReplaceDirLinksUnchangedFiles(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "out")
+	write := func(cfg, key string, keyMode os.FileMode) map[string]uint64 {
+		t.Helper()
+		b := New()
+		b.Add(&File{Path: "haproxy.cfg", Content: []byte(cfg), Mode: 0o644})
+		b.Add(&File{Path: "certs/a.pem", Content: []byte(key), Mode: keyMode})
+		b.Add(&File{Path: "maps/m.map", Content: []byte("k v\n"), Mode: 0o644})
+		if err := b.ReplaceDir(dir); err != nil {
+			t.Fatal(err)
+		}
+		inodes := map[string]uint64{}
+		for _, p := range []string{"haproxy.cfg", "certs/a.pem", "maps/m.map"} {
+			fi, err := os.Lstat(filepath.Join(dir, p))
+			if err != nil {
+				t.Fatal(err)
+			}
+			st := fi.Sys().(*syscall.Stat_t)
+			if st.Nlink != 1 {
+				t.Errorf("%s has %d links after the swap", p, st.Nlink)
+			}
+			inodes[p] = st.Ino
+		}
+		return inodes
+	}
+	first := write("cfg 1\n", "key\n", 0o600)
+	second := write("cfg 2\n", "key\n", 0o600)
+	if first["haproxy.cfg"] == second["haproxy.cfg"] {
+		t.Error("a changed file kept its inode")
+	}
+	if first["certs/a.pem"] != second["certs/a.pem"] || first["maps/m.map"] != second["maps/m.map"] {
+		t.Error("unchanged files were written again")
+	}
+	third := write("cfg 2\n", "key\n", 0o640)
+	if third["certs/a.pem"] == second["certs/a.pem"] {
+		t.Error("a file whose mode changed kept its inode")
+	}
+	if data, _ := os.ReadFile(filepath.Join(dir, "haproxy.cfg")); string(data) != "cfg 2\n" {
+		t.Errorf("haproxy.cfg = %q", data)
 	}
 }
