@@ -34,6 +34,7 @@ type runFlags struct {
 	bindAddress    string
 	haproxyBin     string
 	metricsAddr    string
+	pprof          bool
 	controllerName string
 	verbosity      int
 	kubeconfig     string
@@ -75,6 +76,7 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.StringVar(&f.bindAddress, "bind-address", "", "address every listener binds (default: all IPv4 and IPv6 addresses)")
 	fl.StringVar(&f.haproxyBin, "haproxy-bin", "haproxy", "the haproxy binary")
 	fl.StringVar(&f.metricsAddr, "metrics-bind-address", "127.0.0.1:9090", "address of /metrics, /healthz and /readyz (empty: off)")
+	fl.BoolVar(&f.pprof, "profiling", false, "also serve Go's profiles (/debug/pprof/) on the metrics address")
 	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to serve")
 	fl.IntVarP(&f.verbosity, "verbosity", "v", 0, "log verbosity (0: one line per apply; 1: more)")
 	fl.StringVar(&f.kubeconfig, "kubeconfig", "", "kubeconfig file (default: in-cluster, or KUBECONFIG)")
@@ -117,6 +119,7 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	defer stop()
 
 	m := metrics.New()
+	m.Profiling = f.pprof
 	if f.metricsAddr != "" {
 		addr, err := m.Serve(ctx, f.metricsAddr)
 		if err != nil {

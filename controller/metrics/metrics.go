@@ -7,6 +7,7 @@ import (
 	"errors"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"sync/atomic"
 	"time"
 
@@ -26,6 +27,10 @@ type Metrics struct {
 	applyDuration  *prometheus.HistogramVec
 	renderDuration prometheus.Histogram
 	droppedLogs    prometheus.Counter
+
+	// Profiling serves Go's profiles under /debug/pprof/ (set before
+	// Serve).
+	Profiling bool
 
 	ready    atomic.Pointer[func(context.Context) error]
 	restarts atomic.Pointer[func() int]
@@ -120,6 +125,13 @@ func (m *Metrics) Handler() http.Handler {
 		}
 		_, _ = w.Write([]byte("ok\n"))
 	})
+	if m.Profiling {
+		mux.HandleFunc("/debug/pprof/", pprof.Index)
+		mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+		mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	}
 	return mux
 }
 
