@@ -314,11 +314,28 @@ func (r *reporter) submit(snap *snapshot.Snapshot, out *pipeline.Output) {
 	}
 }
 
+// Reports wait for changes to pause (reportQuiet), but not longer than
+// reportMax: building status.yaml takes both cores for tens of
+// milliseconds at thousands of routes, which the next change should not
+// have to share.
+const (
+	reportQuiet = 250 * time.Millisecond
+	reportMax   = 2 * time.Second
+)
+
 // run reports until ctx is done, then reports what is left.
 func (r *reporter) run(ctx context.Context) {
+	var due <-chan time.Time
+	var first time.Time
 	for {
 		select {
 		case <-r.wake:
+			if first.IsZero() {
+				first = time.Now()
+			}
+			due = time.After(min(reportQuiet, reportMax-time.Since(first)))
+		case <-due:
+			due, first = nil, time.Time{}
 			r.report()
 		case <-ctx.Done():
 			r.report()
