@@ -315,12 +315,11 @@ func (r *reporter) submit(snap *snapshot.Snapshot, out *pipeline.Output) {
 }
 
 // Reports wait for changes to pause (reportQuiet), but not longer than
-// reportMax: building status.yaml takes both cores for tens of
-// milliseconds at thousands of routes, which the next change should not
-// have to share.
+// reportMax: building status.yaml takes about 100 ms of a core at 10,000
+// routes, which the next change should not have to share.
 const (
-	reportQuiet = 250 * time.Millisecond
-	reportMax   = 2 * time.Second
+	reportQuiet = 500 * time.Millisecond
+	reportMax   = 5 * time.Second
 )
 
 // run reports until ctx is done, then reports what is left.
@@ -361,7 +360,8 @@ func (r *reporter) report() {
 	for _, w := range j.out.Warnings {
 		a.o.Log.V(1).Info("warning", "detail", w)
 	}
-	st, err := pipeline.StatusReport(j.snap, j.out.Status)
+	// One core: the other is the next render's.
+	st, err := pipeline.StatusReport(j.snap, j.out.Status, 1)
 	if err != nil {
 		a.o.Log.Error(err, "building status.yaml")
 		return

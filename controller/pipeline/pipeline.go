@@ -67,7 +67,7 @@ func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	}
 	out := &Output{Bundle: tout.Bundle, Origins: tout.Origins, Status: res.Status, Warnings: res.Warnings}
 	if o.StatusReport {
-		if out.StatusYAML, err = StatusReport(snap, res.Status); err != nil {
+		if out.StatusYAML, err = StatusReport(snap, res.Status, 0); err != nil {
 			return nil, err
 		}
 	}
@@ -75,9 +75,10 @@ func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 }
 
 // StatusReport is status.yaml: the statuses a render computed for the
-// objects of snap.
-func StatusReport(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
-	return report.Status(snap, st)
+// objects of snap, written by at most workers goroutines (0: a core
+// each).
+func StatusReport(snap *snapshot.Snapshot, st *status.Set, workers int) ([]byte, error) {
+	return report.StatusOn(snap, st, workers)
 }
 
 // WithStatus returns the Bundle plus status.yaml: what hagate render

@@ -42,6 +42,13 @@ type entryMeta struct {
 // and a leading comment naming the Gateway API objects it left alone (a
 // name that is not plain is Go-quoted there: see commentValue).
 func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
+	return StatusOn(snap, st, 0)
+}
+
+// StatusOn is Status written by at most workers goroutines (0: one per
+// core Go may use): a background report takes one core, leaving the
+// other to the next render.
+func StatusOn(snap *snapshot.Snapshot, st *status.Set, workers int) ([]byte, error) {
 	var es []entry
 	var skipped []string
 	skip := func(kind string, o metav1.Object) {
@@ -127,7 +134,7 @@ func Status(snap *snapshot.Snapshot, st *status.Set) ([]byte, error) {
 	// before it in the same goroutine's buffer.
 	docs := make([][]byte, len(es))
 	errs := make([]error, len(es))
-	parallel(len(es), func() func(int) {
+	parallel(len(es), workers, func() func(int) {
 		w := newYAMLWriter()
 		return func(i int) {
 			// A new buffer when this one is nearly full: the documents
@@ -189,10 +196,13 @@ func slowYAML(raw []byte) ([]byte, error) {
 	return yaml.JSONToYAML(yamlSafe(j))
 }
 
-// parallel calls f(0) ... f(n-1) on as many cores as Go may use; each
-// goroutine gets its f from worker.
-func parallel(n int, worker func() func(int)) {
+// parallel calls f(0) ... f(n-1) on at most max goroutines (0: as many
+// as cores Go may use); each goroutine gets its f from worker.
+func parallel(n, max int, worker func() func(int)) {
 	workers := min(runtime.GOMAXPROCS(0), n)
+	if max > 0 {
+		workers = min(workers, max)
+	}
 	if workers <= 1 {
 		f := worker()
 		for i := range n {
