@@ -96,8 +96,10 @@ func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipel
 // not Programmed and get an event saying why.
 func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyErr error) []*statusJob {
 	var jobs []*statusJob
+	seen := map[statusKey]bool{}
 	queue := func(kind string, o client.Object, fp uint64, obj func() client.Object, change func(client.Object, metav1.Time) bool) {
 		k := statusKey{kind: kind, NamespacedName: nn(o)}
+		seen[k] = true
 		if r.status.upToDate(k, fp, o.GetResourceVersion()) {
 			return
 		}
@@ -230,6 +232,8 @@ func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyEr
 			return true
 		})
 	}
+	// What was written of objects gone from the cluster is forgotten.
+	r.status.forget(func(k statusKey) bool { return seen[k] })
 	return jobs
 }
 

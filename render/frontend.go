@@ -159,12 +159,21 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			if len(gateways) > 1 {
 				key = fmt.Sprintf("%s/%s:%s", vh.listener.g.gw.Namespace, vh.listener.g.gw.Name, rm.cr.name)
 			}
-			m.Rule = key
-			if _, ok := rules[key]; !ok {
-				r := t.frontendRule(rm.cr, vh.listener)
+			r, ok := rules[key]
+			if !ok {
+				r = t.frontendRule(rm.cr, vh.listener)
 				r.Name = key
+				r.BackendByMap = onlyBackend(r)
 				rules[key] = r
 			}
+			// A rule that only sends to its one backend is found as that
+			// backend: no rule-to-backend lookup per request.
+			to := key
+			if r.BackendByMap {
+				to = r.Backends[0].Backend
+				fe.BackendByMap = true
+			}
+			m.Rule = to
 			if !plain {
 				fe.Matches = append(fe.Matches, &m)
 				continue
@@ -175,31 +184,22 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			switch {
 			case m.PathExact != "":
 				if !taken(true, m.PathExact) {
-					fe.PathExact = append(fe.PathExact, ir.MapEntry{Key: vh.name + "|" + m.PathExact, Value: key})
+					fe.PathExact = append(fe.PathExact, ir.MapEntry{Key: vh.name + "|" + m.PathExact, Value: to})
 				}
 			default:
 				if !taken(false, m.PathPrefix) {
-					fe.PathPrefix = append(fe.PathPrefix, ir.MapEntry{Key: vh.name + "|" + m.PathPrefix, Value: key})
+					fe.PathPrefix = append(fe.PathPrefix, ir.MapEntry{Key: vh.name + "|" + m.PathPrefix, Value: to})
 					fe.PrefixDepth = max(fe.PrefixDepth, strings.Count(m.PathPrefix, "/"))
 				}
 			}
 		}
 	}
 	fe.Rules = make([]*ir.Rule, 0, len(rules))
-	fe.RuleBackends = make([]ir.MapEntry, 0, len(rules))
 	for _, r := range rules {
-		if r.Redirect == nil && len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
-			r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil {
-			r.BackendByMap = true
-			fe.RuleBackends = append(fe.RuleBackends, ir.MapEntry{Key: r.Name, Value: r.Backends[0].Backend})
-		}
 		fe.Rules = append(fe.Rules, r)
 	}
 	if len(fe.Rules) == 0 {
 		fe.Rules = nil
-	}
-	if len(fe.RuleBackends) == 0 {
-		fe.RuleBackends = nil
 	}
 	slices.SortFunc(fe.Rules, func(a, b *ir.Rule) int { return strings.Compare(a.Name, b.Name) })
 	// The request's host is kept in a variable when it is used twice: by
@@ -210,8 +210,16 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			fe.HostVar = true
 		}
 	}
-	slices.SortFunc(fe.RuleBackends, func(a, b ir.MapEntry) int { return strings.Compare(a.Key, b.Key) })
 	return fe
+}
+
+// onlyBackend reports whether a rule does nothing but send requests to
+// its one (resolved) backend: no redirect, rewrite, CORS or header filter
+// of its own or of the backend's share.
+func onlyBackend(r *ir.Rule) bool {
+	return r.Redirect == nil && r.Rewrite == nil && r.CORS == nil && r.RequestHeaders == nil && r.ResponseHeaders == nil &&
+		len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
+		r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil
 }
 
 // plainPath reports whether a match tests the path only, exactly or by

@@ -20,7 +20,7 @@ func crtListPath(frontend string) string {
 }
 
 // mapPath is the Bundle path of one of an HTTP frontend's maps (what:
-// hosts, suffixes, sni-hosts, sni-suffixes, paths, prefixes, rules).
+// hosts, suffixes, sni-hosts, sni-suffixes, paths, prefixes).
 func mapPath(frontend, what string) string {
 	return ir.DirMaps + frontend + "." + what + ".map"
 }
@@ -48,7 +48,8 @@ func mapState(p, kind string, entries []ir.MapEntry) bundle.Map {
 // bundle.Map): suffix maps (map_end) take the first match in file order;
 // the others are exact lookups (map_str). A request's lookups chain from
 // the highest level down: its host (or SNI) finds a virtual host (level
-// 2), the virtual host and path a rule (1), the rule a backend (0).
+// 2), the virtual host and path a rule, or the backend of a rule that
+// does nothing else (1).
 var mapLookups = map[string]struct {
 	ordered bool
 	level   int
@@ -59,7 +60,6 @@ var mapLookups = map[string]struct {
 	"sni-suffixes": {true, 2},
 	"paths":        {false, 1},
 	"prefixes":     {false, 1},
-	"rules":        {false, 0},
 }
 
 // bindAddrs are the TCP addresses of a bind line, from what the bindAddr

@@ -159,9 +159,8 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 		addMap(b, fe.Name, "suffixes", "request host suffixes, most specific first", fe.HostSuffix)
 		addMap(b, fe.Name, "sni-hosts", "exact SNI names to listeners", fe.SNIExact)
 		addMap(b, fe.Name, "sni-suffixes", "SNI suffixes to listeners, most specific first", fe.SNISuffix)
-		addMap(b, fe.Name, "paths", "exact paths of virtual hosts to rules", fe.PathExact)
-		addMap(b, fe.Name, "prefixes", "path prefixes of virtual hosts to rules", fe.PathPrefix)
-		addMap(b, fe.Name, "rules", "rules to their one backend", fe.RuleBackends)
+		addMap(b, fe.Name, "paths", "exact paths of virtual hosts to rules (a rule that only sends to one backend: the backend)", fe.PathExact)
+		addMap(b, fe.Name, "prefixes", "path prefixes of virtual hosts to rules (a rule that only sends to one backend: the backend)", fe.PathPrefix)
 	}
 	for _, c := range cfg.Certificates {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o600})

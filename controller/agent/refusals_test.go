@@ -98,7 +98,7 @@ func lineOf(t *testing.T, b *bundle.Bundle, s string) int {
 func TestTraceRefusedRouteLine(t *testing.T) {
 	snap := loadRefusalInput(t, "a")
 	out := renderRefusal(t, snap, nil)
-	bad := lineOf(t, out.Bundle, "str(default/bad/0)")
+	bad := lineOf(t, out.Bundle, "req.fhdr(X-A)")
 	bind := lineOf(t, out.Bundle, "bind ")
 	ce := &haproxy.CheckError{Problems: []haproxy.Problem{
 		{Path: bundle.ConfigFile, Line: bad, Message: "parsing [haproxy.cfg:12]: something HAProxy dislikes."},
@@ -117,7 +117,7 @@ func TestTraceRefusedRouteLine(t *testing.T) {
 	rs := refusals(found)
 	next := renderRefusal(t, snap, rs.byOrigin())
 	cfg := string(next.Bundle.Get(bundle.ConfigFile).Content)
-	if strings.Contains(cfg, "default/bad/0") || !strings.Contains(cfg, "default/good/0") {
+	if strings.Contains(cfg, "req.fhdr(X-A)") || !strings.Contains(cfg, "req.fhdr(X-B)") {
 		t.Errorf("the refused route is still configured, or the good one is gone:\n%s", cfg)
 	}
 	st := next.Status.HTTPRoutes[nn("default", "bad")]

@@ -162,19 +162,21 @@ type Frontend struct {
 	// in PathExact and PathPrefix.
 	Matches []*Match
 	// PathExact maps "<virtual host>|<path>" to the rule of an Exact path
-	// match (the first in precedence order): one lookup instead of a line
-	// per match.
+	// match (the first in precedence order), or to its backend for a
+	// BackendByMap rule: one lookup instead of a line per match.
 	PathExact []MapEntry
 	// PathPrefix maps "<virtual host>|<prefix>" to the rule of a
-	// PathPrefix match (prefix without trailing slash, "" for "/"),
-	// looked up with the request path's first PrefixDepth, then fewer,
-	// segments: the longest prefix wins.
+	// PathPrefix match (prefix without trailing slash, "" for "/"), or to
+	// its backend for a BackendByMap rule, looked up with the request
+	// path's first PrefixDepth, then fewer, segments: the longest prefix
+	// wins.
 	PathPrefix []MapEntry
 	// PrefixDepth is the most path segments of a PathPrefix key.
 	PrefixDepth int
-	// RuleBackends maps a rule to its backend, for the rules that send to
-	// one backend and do nothing per backend (BackendByMap).
-	RuleBackends []MapEntry
+	// BackendByMap is set when some rules are BackendByMap: the request's
+	// rule variable then names the backend itself, and one use_backend
+	// line sends the request there.
+	BackendByMap bool
 	// ForwardedProto is the X-Forwarded-Proto sent to backends.
 	ForwardedProto string
 	// Rules are the route rules Matches select, sorted by name.
@@ -309,7 +311,8 @@ type Match struct {
 	Headers []StringMatch
 	// QueryParams are query parameter conditions, all required.
 	QueryParams []StringMatch
-	// Rule is the name of the rule selected.
+	// Rule is the name of the rule selected, or the name of its backend
+	// for a BackendByMap rule.
 	Rule string
 	// Origin is the route of the match.
 	Origin Origin
@@ -345,8 +348,10 @@ type Rule struct {
 	ResponseHeaders *HeaderModifier
 	// Backends share the requests by weight. Empty: the rule answers 500.
 	Backends []WeightedBackend
-	// BackendByMap: the rule's one backend is found through its
-	// frontend's RuleBackends, not a use_backend line of its own.
+	// BackendByMap: the rule does nothing but send requests to its one
+	// backend (no redirect, rewrite, CORS or header filter); the map
+	// entries and matches that select it give that backend's name, and
+	// it writes no line of its own.
 	BackendByMap bool
 	// Origin is the route of the rule.
 	Origin Origin
