@@ -8,7 +8,7 @@ STATICCHECK_VERSION := v0.8.2
 STATICCHECK := .local/bin/staticcheck
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test conformance golden lint staticcheck bench run clean kube-apiserver cluster-up cluster-down
+.PHONY: help deps build test conformance golden lint staticcheck bench bench-once run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -48,8 +48,11 @@ staticcheck: ## install the pinned staticcheck (STATICCHECK_VERSION) into .local
 		GOBIN="$(CURDIR)/.local/bin" $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION); \
 	fi
 
-bench: ## run the render benchmark
-	$(GO) test ./render -run '^$$' -bench . -benchmem
+bench: deps kube-apiserver ## run every benchmark, as the README's Performance section does (about 40 minutes; hack/bench.sh)
+	@bash hack/bench.sh
+
+bench-once: deps kube-apiserver ## run each benchmark once with small samples, results not judged (CI: a benchmark cannot rot unnoticed)
+	@bash hack/bench.sh once
 
 run: build ## render examples/quickstart and run HAProxy on it (Ctrl-C stops)
 	@bash hack/run-quickstart.sh

@@ -139,6 +139,7 @@ func Run(ctx context.Context, o Options) error {
 		// object's generation: they need no render.
 		Watches(&gwapiv1.GatewayClass{}, all, specOnly).
 		Watches(&gwapiv1.Gateway{}, all, specOnly).
+		Watches(&gwapiv1.ListenerSet{}, all, specOnly).
 		Watches(&gwapiv1.HTTPRoute{}, all, specOnly).
 		Watches(&gwapiv1.GRPCRoute{}, all, specOnly).
 		Watches(&gwapiv1.TLSRoute{}, all, specOnly).
@@ -279,6 +280,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	s := &snapshot.Snapshot{Now: time.Now()}
 	var gcs gwapiv1.GatewayClassList
 	var gws gwapiv1.GatewayList
+	var lss gwapiv1.ListenerSetList
 	var hrs gwapiv1.HTTPRouteList
 	var grs gwapiv1.GRPCRouteList
 	var trs gwapiv1.TLSRouteList
@@ -289,7 +291,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	var nss corev1.NamespaceList
 	// The render does not change what it reads: the lists share the
 	// cache's objects rather than copying 10,000 routes per change.
-	for _, l := range []client.ObjectList{&gcs, &gws, &hrs, &grs, &trs, &bps, &rgs, &svcs, &eps, &nss} {
+	for _, l := range []client.ObjectList{&gcs, &gws, &lss, &hrs, &grs, &trs, &bps, &rgs, &svcs, &eps, &nss} {
 		if err := r.c.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
@@ -301,6 +303,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 		}
 		s.Gateways = append(s.Gateways, g)
 	}
+	s.ListenerSets = pointers(lss.Items)
 	s.HTTPRoutes = pointers(hrs.Items)
 	s.GRPCRoutes = pointers(grs.Items)
 	s.TLSRoutes = pointers(trs.Items)

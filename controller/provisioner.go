@@ -25,6 +25,7 @@ import (
 	"sigs.k8s.io/controller-runtime/pkg/cache"
 	"sigs.k8s.io/controller-runtime/pkg/client"
 	"sigs.k8s.io/controller-runtime/pkg/handler"
+	"sigs.k8s.io/controller-runtime/pkg/predicate"
 	"sigs.k8s.io/controller-runtime/pkg/healthz"
 	"sigs.k8s.io/controller-runtime/pkg/manager"
 	metricsserver "sigs.k8s.io/controller-runtime/pkg/metrics/server"
@@ -132,6 +133,18 @@ func RunControlPlane(ctx context.Context, o ControlPlaneOptions) error {
 		})).
 		Watches(&gwapiv1.GatewayClass{}, allOfClass).
 		Watches(&corev1.ConfigMap{}, allOfClass, builder.OnlyMetadata).
+		// A ListenerSet's ports are its parent Gateway's Service's.
+		Watches(&gwapiv1.ListenerSet{}, handler.EnqueueRequestsFromMapFunc(func(_ context.Context, o client.Object) []reconcile.Request {
+			ls, ok := o.(*gwapiv1.ListenerSet)
+			if !ok {
+				return nil
+			}
+			ns := ls.Namespace
+			if r := ls.Spec.ParentRef; r.Namespace != nil && *r.Namespace != "" {
+				ns = string(*r.Namespace)
+			}
+			return []reconcile.Request{{NamespacedName: types.NamespacedName{Namespace: ns, Name: string(ls.Spec.ParentRef.Name)}}}
+		}), builder.WithPredicates(predicate.GenerationChangedPredicate{})).
 		Complete(reconcile.Func(p.reconcileGateway))
 	if err != nil {
 		return fmt.Errorf("provisioner: %w", err)
@@ -186,6 +199,33 @@ func (p *provisioner) gatewaysOfOurClasses(ctx context.Context, _ client.Object)
 	return out
 }
 
+// listenerSetPorts are the ports of the listeners of the ListenerSets gw
+// accepts, as the agents' translation decides.
+func (p *provisioner) listenerSetPorts(ctx context.Context, gc *gwapiv1.GatewayClass, gw *gwapiv1.Gateway) ([]int32, error) {
+	if gw.Spec.AllowedListeners == nil {
+		return nil, nil
+	}
+	var lss gwapiv1.ListenerSetList
+	if err := p.c.List(ctx, &lss); err != nil {
+		return nil, err
+	}
+	if len(lss.Items) == 0 {
+		return nil, nil
+	}
+	var nss corev1.NamespaceList
+	if err := p.c.List(ctx, &nss); err != nil {
+		return nil, err
+	}
+	snap := &snapshot.Snapshot{Now: time.Now(), GatewayClasses: []*gwapiv1.GatewayClass{gc}, Gateways: []*gwapiv1.Gateway{gw}}
+	for i := range lss.Items {
+		snap.ListenerSets = append(snap.ListenerSets, &lss.Items[i])
+	}
+	for i := range nss.Items {
+		snap.Namespaces = append(snap.Namespaces, &nss.Items[i])
+	}
+	return render.ListenerSetPorts(snap, render.Options{ControllerName: p.o.ControllerName, Provisioned: true}), nil
+}
+
 // configMap reads a ConfigMap (parameters) from the API server; nil when
 // absent.
 func (p *provisioner) configMap(ctx context.Context) provision.Lookup {
@@ -228,7 +268,11 @@ func (p *provisioner) reconcileGateway(ctx context.Context, req reconcile.Reques
 		}
 		return p.invalidParameters(ctx, &gw, &gc, why)
 	}
-	dp := provision.Build(&gw, provision.Merge(classParams, gwParams), provision.Options{Image: p.o.Image, ControllerName: p.o.ControllerName})
+	lsPorts, err := p.listenerSetPorts(ctx, &gc, &gw)
+	if err != nil {
+		return reconcile.Result{}, err
+	}
+	dp := provision.Build(&gw, provision.Merge(classParams, gwParams), provision.Options{Image: p.o.Image, ControllerName: p.o.ControllerName, ListenerSetPorts: lsPorts})
 	objs := []client.Object{dp.ServiceAccount, dp.Role, dp.RoleBinding, dp.ClusterRoleBinding, dp.Deployment, dp.Service}
 	for _, obj := range objs {
 		if why := p.foreign(ctx, obj); why != "" {

@@ -40,6 +40,7 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportGatewayInfrastructure,
 	features.SupportGatewayPort8080,
 	features.SupportGatewayStaticAddresses,
+	features.SupportListenerSet,
 	features.SupportGRPCRoute,
 	features.SupportHTTPRoute,
 	features.SupportHTTPRoute303RedirectStatusCode,
@@ -97,6 +98,7 @@ func (r *reconciler) apply(ctx context.Context, snap *snapshot.Snapshot) (*pipel
 func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyErr error) []*statusJob {
 	var jobs []*statusJob
 	seen := map[statusKey]bool{}
+	sets := r.listenerSetsOf(snap)
 	queue := func(kind string, o client.Object, fp uint64, obj func() client.Object, change func(client.Object, metav1.Time) bool) {
 		k := statusKey{kind: kind, NamespacedName: nn(o)}
 		seen[k] = true
@@ -175,10 +177,40 @@ func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyEr
 				ls = append(ls, l)
 			}
 			next.Listeners = ls
+			next.AttachedListenerSets = want.AttachedListenerSets
 			if equality.Semantic.DeepEqual(next, g.Status) {
 				return false
 			}
 			g.Status = next
+			return true
+		})
+	}
+	for _, ls := range snap.ListenerSets {
+		s, ok := st.ListenerSets[nn(ls)]
+		if !ok {
+			continue
+		}
+		want := *s
+		queue("ListenerSet", ls, jsonFingerprint(want), func() client.Object { return &gwapiv1.ListenerSet{} }, func(o client.Object, now metav1.Time) bool {
+			x := o.(*gwapiv1.ListenerSet)
+			next := x.Status
+			next.Conditions = mergeConditions(x.Status.Conditions, want.Conditions, now)
+			ls := []gwapiv1.ListenerEntryStatus{}
+			for _, l := range want.Listeners {
+				var old []metav1.Condition
+				for _, c := range x.Status.Listeners {
+					if c.Name == l.Name {
+						old = c.Conditions
+					}
+				}
+				l.Conditions = mergeConditions(old, l.Conditions, now)
+				ls = append(ls, l)
+			}
+			next.Listeners = ls
+			if equality.Semantic.DeepEqual(next, x.Status) {
+				return false
+			}
+			x.Status = next
 			return true
 		})
 	}
@@ -189,7 +221,7 @@ func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyEr
 			if want != nil {
 				w = want.Parents
 			}
-			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
+			next := mergeEntries(parents, cur.Parents, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace(), sets))
 			if equality.Semantic.DeepEqual(next, cur.Parents) {
 				return false
 			}
@@ -224,7 +256,7 @@ func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyEr
 			if want != nil {
 				w = want.Ancestors
 			}
-			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace()))
+			next := mergeEntries(ancestors, c.Status.Ancestors, w, r.o.ControllerName, now, r.ownsFrom(o.GetNamespace(), sets))
 			if equality.Semantic.DeepEqual(next, c.Status.Ancestors) {
 				return false
 			}
@@ -316,17 +348,46 @@ func findListener(ls []gwapiv1.ListenerStatus, name gwapiv1.SectionName) []metav
 // ownsFrom returns, when this hagate serves one Gateway, whether an entry
 // of an object in namespace ns is about that Gateway; nil otherwise
 // (every entry of our controller is ours).
-func (r *reconciler) ownsFrom(ns string) func(gwapiv1.ParentReference) bool {
+// (every entry of our controller is ours). An entry about a ListenerSet
+// is the Gateway's when the ListenerSet is one of sets (those whose
+// parent is the Gateway).
+func (r *reconciler) ownsFrom(ns string, sets map[types.NamespacedName]bool) func(gwapiv1.ParentReference) bool {
 	if r.o.Gateway == nil {
 		return nil
 	}
 	return func(ref gwapiv1.ParentReference) bool {
-		refNS := ns
+		key := types.NamespacedName{Namespace: ns, Name: string(ref.Name)}
 		if ref.Namespace != nil && *ref.Namespace != "" {
-			refNS = string(*ref.Namespace)
+			key.Namespace = string(*ref.Namespace)
 		}
-		return refNS == r.o.Gateway.Namespace && string(ref.Name) == r.o.Gateway.Name
+		switch {
+		case ref.Kind == nil || *ref.Kind == "Gateway":
+			return key == *r.o.Gateway
+		case *ref.Kind == "ListenerSet":
+			return sets[key]
+		}
+		return false
 	}
+}
+
+// listenerSetsOf are the ListenerSets whose parentRef names this
+// hagate's one Gateway (nil when it serves every Gateway).
+func (r *reconciler) listenerSetsOf(snap *snapshot.Snapshot) map[types.NamespacedName]bool {
+	if r.o.Gateway == nil {
+		return nil
+	}
+	sets := map[types.NamespacedName]bool{}
+	for _, ls := range snap.ListenerSets {
+		p := ls.Spec.ParentRef
+		ns := ls.Namespace
+		if p.Namespace != nil && *p.Namespace != "" {
+			ns = string(*p.Namespace)
+		}
+		if (p.Kind == nil || *p.Kind == "Gateway") && (types.NamespacedName{Namespace: ns, Name: string(p.Name)}) == *r.o.Gateway {
+			sets[nn(ls)] = true
+		}
+	}
+	return sets
 }
 
 // entry is a parent (route) or ancestor (policy) status entry: owned by

@@ -187,6 +187,15 @@ func (e *Engine) Apply(ctx context.Context, b *bundle.Bundle) (out Outcome, err 
 		p = &Plan{Reload: true, Reasons: []string{"what HAProxy runs may differ from the files after a failed change"}}
 	}
 	if p.Empty() {
+		if e.cur != nil && !commentsAlike(e.cur, b) {
+			// Only comments changed: HAProxy runs the same, the files on
+			// disk say what the next start will read.
+			if werr := e.write(e.cur, b); werr != nil {
+				e.restore(e.cur, b)
+				return Outcome{Action: ActionNone}, fmt.Errorf("write the configuration files (nothing changed): %w", werr)
+			}
+			e.cur = b
+		}
 		return Outcome{Action: ActionNone}, nil
 	}
 	if !p.Reload && e.o.Runtime == nil {

@@ -429,6 +429,27 @@ func crtListEntry(l bundle.CrtListLine, root string) models.SslCrtListEntry {
 }
 
 // crtLists indexes a State's crt-lists by path.
+// commentsAlike reports whether haproxy.cfg and the crt-lists, where
+// only comments may differ between two Bundles of an empty plan, are the
+// same bytes.
+func commentsAlike(a, b *bundle.Bundle) bool {
+	same := func(p string) bool {
+		x, y := a.Get(p), b.Get(p)
+		return x != nil && y != nil && bytes.Equal(x.Content, y.Content)
+	}
+	if !same(bundle.ConfigFile) {
+		return false
+	}
+	if b.State != nil {
+		for _, l := range b.State.CrtLists {
+			if !same(l.Path) {
+				return false
+			}
+		}
+	}
+	return true
+}
+
 func crtLists(st *bundle.State) map[string][]bundle.CrtListLine {
 	m := map[string][]bundle.CrtListLine{}
 	for _, l := range st.CrtLists {
@@ -437,9 +458,11 @@ func crtLists(st *bundle.State) map[string][]bundle.CrtListLine {
 	return m
 }
 
-// configRest is haproxy.cfg without the server lines st describes: what
-// must not change for a runtime change to do. Each described line must be
-// in the file (once per description), whatever its indentation.
+// configRest is haproxy.cfg without the server lines st describes, its
+// comments and blank lines: what must not change for a runtime change to
+// do (HAProxy ignores comments: a listener joining a port changes the
+// frontend's comments, not what it does). Each described line must be in
+// the file (once per description), whatever its indentation.
 func configRest(cfg []byte, st *bundle.State) ([]byte, error) {
 	want := map[string]int{}
 	n := 0
@@ -449,13 +472,13 @@ func configRest(cfg []byte, st *bundle.State) ([]byte, error) {
 			n++
 		}
 	}
-	if n == 0 {
-		return cfg, nil
-	}
 	var rest bytes.Buffer
 	rest.Grow(len(cfg))
 	for line := range strings.Lines(string(cfg)) {
 		t := strings.TrimSpace(line)
+		if t == "" || t[0] == '#' {
+			continue
+		}
 		if want[t] > 0 {
 			want[t]--
 			n--

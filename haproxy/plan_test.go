@@ -177,6 +177,9 @@ func TestMakePlan(t *testing.T) {
 		{"a crt-list line's options changed", with(base(), map[string]string{
 			"crt-lists/https-443.crt-list": strings.Replace(baseList, "foo.pem foo.example.com", "foo.pem [ssl-min-ver TLSv1.3] foo.example.com", 1),
 		}), "line of certificate", ""},
+		{"only comments changed (a listener joins a frontend's list)", with(base(), map[string]string{
+			"haproxy.cfg": "# a new comment\n" + strings.Replace(baseCfg, "\n", "\n    # listener default/ls/x\n\n", 3),
+		}), "", ""},
 		{"a rule changed", with(base(), map[string]string{
 			"haproxy.cfg": strings.Replace(baseCfg, "default/web/0", "default/web/1", 1),
 		}), "beyond server lines", ""},

@@ -33,7 +33,11 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 		return
 	}
 	spec := refSpec{label: "certificateRef", want: "Secret", supported: `only core Secrets (group "", kind Secret) hold certificates`,
-		checkName: true, fromKind: "Gateway", fromNS: l.g.gw.Namespace}
+		checkName: true, fromKind: "Gateway", fromNS: l.namespace()}
+	if l.set != nil {
+		// ReferenceGrants to the parent Gateway are not inherited.
+		spec.fromKind = kindListenerSet
+	}
 	for _, ref := range tlsCfg.CertificateRefs {
 		n, prob := t.resolveRef(spec, deref(ref.Group, ""), deref(ref.Kind, "Secret"), deref(ref.Namespace, ""), string(ref.Name))
 		var sec *corev1.Secret

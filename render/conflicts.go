@@ -32,9 +32,13 @@ func (t *translator) resolveConflicts() {
 				protos[string(l.spec.Protocol)] = true
 			}
 			if len(fams) > 1 {
+				what := "plain HTTP and TLS listeners"
+				if fams["TCP"] {
+					what = "TCP and other listeners"
+				}
 				for _, l := range ls {
 					t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
-						fmt.Sprintf("Port %d carries plain HTTP and TLS listeners (%s) in this Gateway; none of them is served.", port, strings.Join(sortedKeys(protos), ", ")))
+						fmt.Sprintf("Port %d carries %s (%s) in this Gateway; none of them is served.", port, what, strings.Join(sortedKeys(protos), ", ")))
 				}
 				continue
 			}
@@ -46,6 +50,12 @@ func (t *translator) resolveConflicts() {
 				if len(same) < 2 {
 					continue
 				}
+				if same[0].kind == lkTCP {
+					for _, l := range same {
+						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict, tcpListenersConflict(listenerNames(same), port))
+					}
+					continue
+				}
 				for _, l := range same {
 					t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
 						fmt.Sprintf("Listeners %s on port %d have the same hostname %q; none of them is served.", listenerNames(same), port, h))
@@ -53,25 +63,8 @@ func (t *translator) resolveConflicts() {
 			}
 			// Against older Gateways.
 			for _, l := range ls {
-				if l.conflicted {
-					continue
-				}
-				for _, o := range claimed[bg] {
-					if o.family() != l.family() {
-						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
-							fmt.Sprintf("Port %d is already used with protocol %s by listener %s of an older Gateway.", port, o.spec.Protocol, o.name))
-						break
-					}
-					if o.kind == lkHTTPS && l.kind == lkHTTPS && o.validation.key() != l.validation.key() {
-						t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
-							fmt.Sprintf("Port %d already validates client certificates differently for listener %s of an older Gateway: validation is per port.", port, o.name))
-						break
-					}
-					if o.hostname == l.hostname {
-						t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
-							fmt.Sprintf("Hostname %q on port %d is already served by listener %s of an older Gateway.", l.hostname, port, o.name))
-						break
-					}
+				if !l.conflicted {
+					t.conflictWithClaimed(l, claimed[bg], " of an older Gateway")
 				}
 			}
 		}
@@ -79,6 +72,50 @@ func (t *translator) resolveConflicts() {
 			if l.accepted && !l.conflicted {
 				claimed[l.group()] = append(claimed[l.group()], l)
 			}
+		}
+		// The listeners of its ListenerSets come after the Gateway's own
+		// and those of older ListenerSets (and, within a ListenerSet,
+		// after its earlier listeners): the first one keeps the port or
+		// hostname.
+		for _, s := range g.sets {
+			for _, l := range s.listeners {
+				if !l.accepted {
+					continue
+				}
+				t.conflictWithClaimed(l, claimed[l.group()], ", which takes precedence (the Gateway's own listeners, then ListenerSets oldest first)")
+				if !l.conflicted {
+					claimed[l.group()] = append(claimed[l.group()], l)
+				}
+			}
+		}
+	}
+}
+
+// conflictWithClaimed marks l conflicted when a listener that claimed its
+// port before (why says why that one wins) speaks another protocol,
+// validates client certificates differently, or has the same hostname.
+func (t *translator) conflictWithClaimed(l *listenerCtx, claimed []*listenerCtx, why string) {
+	port := l.spec.Port
+	for _, o := range claimed {
+		if o.family() != l.family() {
+			t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+				fmt.Sprintf("Port %d is already used with protocol %s by listener %s%s.", port, o.spec.Protocol, o.name, why))
+			return
+		}
+		if o.kind == lkHTTPS && l.kind == lkHTTPS && o.validation.key() != l.validation.key() {
+			t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+				fmt.Sprintf("Port %d already validates client certificates differently for listener %s%s: validation is per port.", port, o.name, why))
+			return
+		}
+		if l.kind == lkTCP {
+			t.conflict(l, gwapiv1.ListenerReasonProtocolConflict,
+				fmt.Sprintf("Port %d is already served by TCP listener %s%s: a TCP port carries one listener.", port, o.name, why))
+			return
+		}
+		if o.hostname == l.hostname {
+			t.conflict(l, gwapiv1.ListenerReasonHostnameConflict,
+				fmt.Sprintf("Hostname %q on port %d is already served by listener %s%s.", l.hostname, port, o.name, why))
+			return
 		}
 	}
 }

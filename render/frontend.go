@@ -11,7 +11,7 @@ import (
 
 // buildFrontends groups served listeners by port into frontends: an HTTP
 // frontend for plain HTTP, or for HTTPS alone; a TCP frontend for TLS
-// listeners; an SNI router in front of internal frontends when one port
+// listeners, or a TCP listener; an SNI router in front of internal frontends when one port
 // mixes passthrough and terminated TLS, or HTTPS and TLSRoutes.
 func (t *translator) buildFrontends() {
 	byGroup := map[bindGroup][]*listenerCtx{}
@@ -35,6 +35,10 @@ func (t *translator) buildFrontends() {
 		sortBySpecificity(ls)
 		if ls[0].family() == "HTTP" {
 			t.res.Config.Frontends = append(t.res.Config.Frontends, t.frontend(port, ls, ""))
+			continue
+		}
+		if ls[0].family() == "TCP" {
+			t.res.Config.TCPFrontends = append(t.res.Config.TCPFrontends, t.tcpFrontend(port, ls))
 			continue
 		}
 		var https, term, pass []*listenerCtx

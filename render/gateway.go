@@ -14,6 +14,11 @@ type gatewayCtx struct {
 	gw        *gwapiv1.Gateway
 	status    *gwapiv1.GatewayStatus
 	listeners []*listenerCtx
+	// sets are the ListenerSets attached, in precedence order; their
+	// listeners are theirs, not in listeners.
+	sets []*listenerSetCtx
+	// attachedSets counts the accepted ones.
+	attachedSets int32
 	// validation is the frontend client-certificate validation by port.
 	validation map[int32]*portValidation
 	// insecureValidation: some port uses AllowInsecureFallback.
@@ -101,6 +106,10 @@ func (t *translator) finishGateways() {
 		}
 		if g.status.Listeners == nil {
 			g.status.Listeners = []gwapiv1.ListenerStatus{}
+		}
+		if g.gw.Spec.AllowedListeners != nil || g.attachedSets > 0 {
+			n := g.attachedSets
+			g.status.AttachedListenerSets = &n
 		}
 	}
 }

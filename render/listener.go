@@ -12,9 +12,13 @@ import (
 
 // listenerCtx is one listener during a translation.
 type listenerCtx struct {
-	g    *gatewayCtx
+	g *gatewayCtx
+	// set is the ListenerSet that defines the listener, nil for the
+	// Gateway's own; g is then the ListenerSet's parent.
+	set  *listenerSetCtx
 	spec *gwapiv1.Listener
-	// name is "namespace/gateway/listener".
+	// name is "namespace/gateway/listener", or
+	// "namespace/ListenerSet/name/listener" for a ListenerSet's.
 	name     string
 	hostname string
 	status   *gwapiv1.ListenerStatus
@@ -63,6 +67,8 @@ const (
 	lkTLSTerminate
 	// lkTLSPassthrough is TLS routed by SNI, not terminated (TLSRoute).
 	lkTLSPassthrough
+	// lkTCP is a plain TCP port (TCPRoute).
+	lkTCP
 )
 
 // protocolGRPC is the listener protocol the TLS guide names for gRPC: an
@@ -92,6 +98,9 @@ func (l *listenerCtx) family() string {
 	if l.kind == lkHTTP {
 		return "HTTP"
 	}
+	if l.kind == lkTCP {
+		return "TCP"
+	}
 	return "TLS"
 }
 
@@ -106,6 +115,8 @@ func (l *listenerCtx) carries() []string {
 		return []string{kindGRPCRoute}
 	case l.kind == lkHTTP || l.kind == lkHTTPS:
 		return []string{kindHTTPRoute, kindGRPCRoute}
+	case l.kind == lkTCP:
+		return []string{kindTCPRoute}
 	default:
 		return []string{kindTLSRoute}
 	}
@@ -130,21 +141,52 @@ func (t *translator) buildListeners() {
 				l.hostname = string(*spec.Hostname)
 			}
 			g.listeners = append(g.listeners, l)
-			t.listeners = append(t.listeners, l)
-			t.validateListener(l)
-			if why, ok := t.refused(l.origin()); ok && l.accepted {
-				l.refused = true
-				l.record(gwapiv1.ListenerConditionProgrammed, rankRefused, gwapiv1.ListenerReasonInvalid,
-					refusedMsg("this listener's configuration", why)+" The listener is not served.")
-			}
-			t.checkPort(l)
-			if g.unserved && l.accepted {
-				l.record(gwapiv1.ListenerConditionProgrammed, rankUnserved, gwapiv1.ListenerReasonInvalid,
-					"The listener is not served: its Gateway's addresses cannot be used; see the Gateway's conditions.")
+			t.buildListener(l)
+		}
+		// Then the listeners of its ListenerSets, in the spec's order of
+		// precedence (oldest first, then by namespace/name).
+		for _, s := range g.sets {
+			for i := range s.ls.Spec.Listeners {
+				l := s.listener(&s.ls.Spec.Listeners[i])
+				s.listeners = append(s.listeners, l)
+				t.buildListener(l)
 			}
 		}
 		t.gatewayBackendTLS(g)
 	}
+}
+
+// buildListener validates one listener on its own.
+func (t *translator) buildListener(l *listenerCtx) {
+	g := l.g
+	t.listeners = append(t.listeners, l)
+	t.validateListener(l)
+	if why, ok := t.refused(l.origin()); ok && l.accepted {
+		l.refused = true
+		l.record(gwapiv1.ListenerConditionProgrammed, rankRefused, gwapiv1.ListenerReasonInvalid,
+			refusedMsg("this listener's configuration", why)+" The listener is not served.")
+	}
+	t.checkPort(l)
+	if g.unserved && l.accepted {
+		l.record(gwapiv1.ListenerConditionProgrammed, rankUnserved, gwapiv1.ListenerReasonInvalid,
+			"The listener is not served: its Gateway's addresses cannot be used; see the Gateway's conditions.")
+	}
+}
+
+// namespace is the namespace of the object that defines the listener.
+func (l *listenerCtx) namespace() string {
+	if l.set != nil {
+		return l.set.ls.Namespace
+	}
+	return l.g.gw.Namespace
+}
+
+// generation is the generation of the object that defines the listener.
+func (l *listenerCtx) generation() int64 {
+	if l.set != nil {
+		return l.set.ls.Generation
+	}
+	return l.g.gw.Generation
 }
 
 // validateListener checks protocol, hostname, route kinds and certificates.
@@ -171,9 +213,19 @@ func (t *translator) validateListener(l *listenerCtx) {
 			l.rejectValue(fmt.Sprintf("tls.mode %q is not Terminate or Passthrough", *l.spec.TLS.Mode))
 			return
 		}
+	case gwapiv1.TCPProtocolType:
+		l.kind = lkTCP
+		if l.hostname != "" || l.spec.TLS != nil {
+			l.rejectValue("a TCP listener takes neither hostname nor tls: its connections carry no name and are forwarded as they come")
+			return
+		}
 	default:
+		why := ""
+		if l.spec.Protocol == gwapiv1.UDPProtocolType {
+			why = " (HAProxy's open-source edition does not proxy UDP)"
+		}
 		l.reject(rankSpecValue, gwapiv1.ListenerReasonUnsupportedProtocol,
-			fmt.Sprintf("Protocol %q is not supported; hagate serves HTTP, HTTPS, TLS and GRPC listeners.", l.spec.Protocol))
+			fmt.Sprintf("Protocol %q is not supported%s; hagate serves HTTP, HTTPS, TLS, TCP and GRPC listeners.", l.spec.Protocol, why))
 		return
 	}
 	if l.spec.Port < 1 || l.spec.Port > 65535 {
@@ -270,7 +322,7 @@ func (t *translator) routeKinds(l *listenerCtx) {
 func (t *translator) finishListeners() {
 	t.detectOverlaps()
 	for _, l := range t.listeners {
-		gen := l.g.gw.Generation
+		gen := l.generation()
 		c := &l.status.Conditions
 		l.status.AttachedRoutes = l.attached
 		set := func(typ gwapiv1.ListenerConditionType, ok bool, reason gwapiv1.ListenerConditionReason, msg string) {
@@ -319,6 +371,12 @@ func (t *translator) finishListeners() {
 			set(gwapiv1.ListenerConditionProgrammed, false, fs[0].reason, fs[0].msg)
 		default:
 			set(gwapiv1.ListenerConditionProgrammed, false, gwapiv1.ListenerReasonInvalid, "The listener is not part of the HAProxy configuration; see its other conditions.")
+		}
+		if l.set != nil {
+			l.set.status.Listeners = append(l.set.status.Listeners, gwapiv1.ListenerEntryStatus{
+				Name: l.status.Name, SupportedKinds: l.status.SupportedKinds, AttachedRoutes: l.status.AttachedRoutes, Conditions: l.status.Conditions,
+			})
+			continue
 		}
 		l.g.status.Listeners = append(l.g.status.Listeners, *l.status)
 	}

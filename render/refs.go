@@ -22,7 +22,7 @@ type Referenced struct {
 // ReferencedObjects lists what Translate would read of Secrets and
 // ConfigMaps, from a Snapshot whose Secrets and ConfigMaps are not loaded
 // yet: it runs the phases of a translation that follow references to them
-// (Gateways and their parameters, listeners: certificates and client
+// (Gateways and their parameters, ListenerSets, listeners: certificates and client
 // validation, the backend client certificate, BackendTLSPolicies) and
 // notes every lookup. The same code as Translate decides, so the two
 // cannot drift: a reference no ReferenceGrant permits is never looked up.
@@ -32,6 +32,7 @@ func ReferencedObjects(snap *snapshot.Snapshot, opts Options) Referenced {
 	t.idx.record = rec
 	t.selectGateways()
 	t.resolveAddresses()
+	t.selectListenerSets()
 	t.buildListeners()
 	t.indexPolicies()
 	return rec.referenced()

@@ -42,5 +42,8 @@ func policyOrigin(p *gwapiv1.BackendTLSPolicy) ir.Origin {
 
 // origin is the listener's Origin.
 func (l *listenerCtx) origin() ir.Origin {
+	if l.set != nil {
+		return ir.Origin{Kind: kindListenerSet, Namespace: l.set.ls.Namespace, Name: l.set.ls.Name, Section: string(l.spec.Name)}
+	}
 	return ir.ListenerOrigin(l.g.gw.Namespace, l.g.gw.Name, string(l.spec.Name))
 }

@@ -74,7 +74,10 @@ type translator struct {
 	res  *Result
 
 	gateways  []*gatewayCtx
-	listeners []*listenerCtx // every listener of our Gateways, in Gateway age order
+	listeners []*listenerCtx // every listener of our Gateways and their ListenerSets, in precedence order
+	// listenerSets are the ListenerSets whose parent is one of our
+	// Gateways, attached or not.
+	listenerSets map[types.NamespacedName]*listenerSetCtx
 	backends  map[string]*ir.Backend
 	// backendMemo remembers serviceBackend's answers.
 	backendMemo map[backendMemoKey]string
@@ -95,6 +98,8 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	// - which Gateways are ours, their parameters (selectGateways);
 	// - the addresses they bind (resolveAddresses: listeners are grouped
 	//   by address and port from here on);
+	// - the ListenerSets they allow (selectListenerSets), whose
+	//   listeners join theirs;
 	// - each listener on its own: protocol, hostname, TLS options,
 	//   certificates, client validation (buildListeners);
 	// - listeners against each other on a port (resolveConflicts: the
@@ -107,11 +112,12 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	//   (buildFrontends: backends are made here, and with them each
 	//   policy's ancestors);
 	// - then the statuses that needed all of that: policies' ancestors,
-	//   listeners (attached routes, overlaps), Gateways (from their
-	//   listeners);
+	//   listeners (attached routes, overlaps), ListenerSets and Gateways
+	//   (from their listeners);
 	// - collect sorts the IR.
 	t.selectGateways()
 	t.resolveAddresses()
+	t.selectListenerSets()
 	t.buildListeners()
 	t.resolveConflicts()
 	t.indexPolicies()
@@ -119,6 +125,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.buildFrontends()
 	t.writePolicyStatus()
 	t.finishListeners()
+	t.finishListenerSets()
 	t.finishGateways()
 	t.specialBackends()
 	t.collect()

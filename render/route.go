@@ -94,6 +94,9 @@ func (t *translator) attachRoutes() {
 	for _, o := range t.snap.TLSRoutes {
 		add(kindTLSRoute, o, o.Spec.ParentRefs, o.Spec.Hostnames, func(r *route) { t.compileTLSRoute(r, o) })
 	}
+	for _, o := range t.snap.TCPRoutes {
+		add(kindTCPRoute, o, o.Spec.ParentRefs, nil, func(r *route) { t.compileTCPRoute(r, o) })
+	}
 	// Older routes first: they win hostname conflicts.
 	sort.SliceStable(all, func(i, j int) bool { return olderFirst(all[i].obj, all[j].obj) })
 
@@ -104,15 +107,35 @@ func (t *translator) attachRoutes() {
 	for _, r := range all {
 		gen := r.obj.GetGeneration()
 		for _, pref := range r.parentRefs {
-			if pref.Group != nil && string(*pref.Group) != gwapiv1.GroupName || pref.Kind != nil && *pref.Kind != "Gateway" {
+			if pref.Group != nil && string(*pref.Group) != gwapiv1.GroupName {
 				continue
 			}
 			ns := r.obj.GetNamespace()
 			if pref.Namespace != nil && *pref.Namespace != "" {
 				ns = string(*pref.Namespace)
 			}
-			g, ok := byName[types.NamespacedName{Namespace: ns, Name: string(pref.Name)}]
-			if !ok {
+			key := types.NamespacedName{Namespace: ns, Name: string(pref.Name)}
+			// The listeners the parentRef may select: a Gateway's own, or
+			// a ListenerSet's.
+			var parent string
+			var listeners []*listenerCtx
+			switch deref(pref.Kind, "Gateway") {
+			case "Gateway":
+				g, ok := byName[key]
+				if !ok {
+					continue
+				}
+				parent, listeners = "Gateway "+key.String(), g.listeners
+			case kindListenerSet:
+				s, ok := t.listenerSets[key]
+				if !ok {
+					continue
+				}
+				parent, listeners = "ListenerSet "+key.String(), s.listeners
+				if s.reason != "" {
+					parent += " (not attached to its Gateway; see its conditions)"
+				}
+			default:
 				continue
 			}
 			ps := gwapiv1.RouteParentStatus{ParentRef: pref, ControllerName: gwapiv1.GatewayController(t.opts.ControllerName), Conditions: make([]metav1.Condition, 0, 3)}
@@ -122,7 +145,7 @@ func (t *translator) attachRoutes() {
 			if r.invalid != nil {
 				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionAccepted), false, string(r.invalid.reason), r.invalid.msg, gen))
 			} else {
-				ok, reason, msg := t.attach(r, g, pref)
+				ok, reason, msg := t.attach(r, parent, listeners, pref)
 				ps.Conditions = append(ps.Conditions, cond(string(gwapiv1.RouteConditionAccepted), ok, string(reason), msg, gen))
 			}
 			if r.partial != nil {
@@ -146,15 +169,18 @@ func (t *translator) attachRoutes() {
 			t.st.GRPCRoutes[key] = r.status
 		case kindTLSRoute:
 			t.st.TLSRoutes[key] = r.status
+		case kindTCPRoute:
+			t.st.TCPRoutes[key] = r.status
 		}
 	}
 }
 
-// attach attaches a route to the listeners of g that pref selects and
-// says whether it was accepted, and why not.
-func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReference) (bool, gwapiv1.RouteConditionReason, string) {
+// attach attaches a route to the listeners of its parent (a Gateway's
+// own, or a ListenerSet's: a ListenerSet that is not attached has none)
+// that pref selects and says whether it was accepted, and why not.
+func (t *translator) attach(r *route, parent string, listeners []*listenerCtx, pref gwapiv1.ParentReference) (bool, gwapiv1.RouteConditionReason, string) {
 	var candidates []*listenerCtx
-	for _, l := range g.listeners {
+	for _, l := range listeners {
 		if pref.SectionName != nil && *pref.SectionName != l.spec.Name {
 			continue
 		}
@@ -164,10 +190,10 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 		candidates = append(candidates, l)
 	}
 	if len(candidates) == 0 {
-		return false, gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("Gateway %s/%s has no listener matching the parentRef (%s).", g.gw.Namespace, g.gw.Name, describeParentRef(pref))
+		return false, gwapiv1.RouteReasonNoMatchingParent, fmt.Sprintf("%s has no listener matching the parentRef (%s).", parent, describeParentRef(pref))
 	}
 	reason, msg := gwapiv1.RouteReasonNoMatchingParent, "No listener selected by the parentRef is accepted."
-	var attachedTo []string
+	var attachedTo, notes []string
 	for _, l := range candidates {
 		// Attachment depends on allowedRoutes and the parentRef only: a
 		// conflicted listener still counts its routes.
@@ -215,11 +241,12 @@ func (t *translator) attach(r *route, g *gatewayCtx, pref gwapiv1.ParentReferenc
 			l.attached++
 		}
 		attachedTo = append(attachedTo, string(l.spec.Name))
+		notes = t.tcpNotes(notes, r, l)
 	}
 	if len(attachedTo) == 0 {
 		return false, reason, msg
 	}
-	return true, gwapiv1.RouteReasonAccepted, "The route is attached to listener(s) " + strings.Join(attachedTo, ", ") + "."
+	return true, gwapiv1.RouteReasonAccepted, "The route is attached to listener(s) " + strings.Join(attachedTo, ", ") + "." + strings.Join(notes, "")
 }
 
 // rivalKind is the kind of route that may not share a listener's
@@ -284,7 +311,7 @@ func (t *translator) allowsNamespace(l *listenerCtx, ns string) bool {
 	case gwapiv1.NamespacesFromAll:
 		return true
 	case gwapiv1.NamespacesFromSame:
-		return ns == l.g.gw.Namespace
+		return ns == l.namespace()
 	case gwapiv1.NamespacesFromSelector:
 		if sel == nil {
 			return false

@@ -44,7 +44,7 @@ func problems(st *status.Set) []problem {
 			add(fmt.Sprintf("Gateway %s listener %s", n, l.Name), l.Conditions)
 		}
 	}
-	for kind, m := range map[string]map[types.NamespacedName]*gwapiv1.RouteStatus{"HTTPRoute": st.HTTPRoutes, "GRPCRoute": st.GRPCRoutes, "TLSRoute": st.TLSRoutes} {
+	for kind, m := range map[string]map[types.NamespacedName]*gwapiv1.RouteStatus{"HTTPRoute": st.HTTPRoutes, "GRPCRoute": st.GRPCRoutes, "TLSRoute": st.TLSRoutes, "TCPRoute": st.TCPRoutes} {
 		for n, s := range m {
 			for _, p := range s.Parents {
 				add(fmt.Sprintf("%s %s (parent %s)", kind, n, p.ParentRef.Name), p.Conditions)

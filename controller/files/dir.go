@@ -330,6 +330,11 @@ func merge(dst, src *snapshot.Snapshot, seen map[objectKey]bool) []string {
 			dst.Gateways = append(dst.Gateways, o)
 		}
 	}
+	for _, o := range src.ListenerSets {
+		if keep("ListenerSet", o) {
+			dst.ListenerSets = append(dst.ListenerSets, o)
+		}
+	}
 	for _, o := range src.HTTPRoutes {
 		if keep("HTTPRoute", o) {
 			dst.HTTPRoutes = append(dst.HTTPRoutes, o)
@@ -343,6 +348,11 @@ func merge(dst, src *snapshot.Snapshot, seen map[objectKey]bool) []string {
 	for _, o := range src.TLSRoutes {
 		if keep("TLSRoute", o) {
 			dst.TLSRoutes = append(dst.TLSRoutes, o)
+		}
+	}
+	for _, o := range src.TCPRoutes {
+		if keep("TCPRoute", o) {
+			dst.TCPRoutes = append(dst.TCPRoutes, o)
 		}
 	}
 	for _, o := range src.BackendTLSPolicies {

@@ -577,6 +577,10 @@ var kinds = map[string]kind{
 		group: gatewayGroup, versions: []string{"v1", "v1beta1"},
 		decode: typed(func(s *snapshot.Snapshot) *[]*gwapiv1.Gateway { return &s.Gateways }),
 	},
+	"ListenerSet": {
+		group: gatewayGroup, versions: []string{"v1"},
+		decode: typed(func(s *snapshot.Snapshot) *[]*gwapiv1.ListenerSet { return &s.ListenerSets }),
+	},
 	"HTTPRoute": {
 		group: gatewayGroup, versions: []string{"v1", "v1beta1"},
 		decode: typed(func(s *snapshot.Snapshot) *[]*gwapiv1.HTTPRoute { return &s.HTTPRoutes }),
@@ -588,6 +592,10 @@ var kinds = map[string]kind{
 	"TLSRoute": {
 		group: gatewayGroup, versions: []string{"v1", "v1alpha2", "v1alpha3"},
 		decode: typed(func(s *snapshot.Snapshot) *[]*gwapiv1.TLSRoute { return &s.TLSRoutes }),
+	},
+	"TCPRoute": {
+		group: gatewayGroup, versions: []string{"v1", "v1alpha2"},
+		decode: typed(func(s *snapshot.Snapshot) *[]*gwapiv1.TCPRoute { return &s.TCPRoutes }),
 	},
 	"BackendTLSPolicy": {
 		group: gatewayGroup, versions: []string{"v1", "v1alpha3"},

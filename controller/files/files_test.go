@@ -68,6 +68,9 @@ func objects(s *snapshot.Snapshot) []string {
 	for _, o := range s.TLSRoutes {
 		add("TLSRoute", o.Namespace, o.Name)
 	}
+	for _, o := range s.TCPRoutes {
+		add("TCPRoute", o.Namespace, o.Name)
+	}
 	for _, o := range s.BackendTLSPolicies {
 		add("BackendTLSPolicy", o.Namespace, o.Name)
 	}
@@ -336,9 +339,9 @@ metadata:
 		},
 		{
 			name:     "a Gateway API kind hagate does not read",
-			files:    map[string]string{"a.yaml": "apiVersion: gateway.networking.k8s.io/v1\nkind: TCPRoute\nmetadata:\n  name: db\n"},
+			files:    map[string]string{"a.yaml": "apiVersion: gateway.networking.k8s.io/v1\nkind: UDPRoute\nmetadata:\n  name: dns\n"},
 			paths:    []string{"a.yaml"},
-			warnings: []string{`a.yaml: document 1: skipped gateway.networking.k8s.io/v1 TCPRoute "db": hagate does not read this kind.`},
+			warnings: []string{`a.yaml: document 1: skipped gateway.networking.k8s.io/v1 UDPRoute "dns": hagate does not read this kind.`},
 		},
 		{
 			name:    "not YAML",

@@ -68,7 +68,7 @@ func TestOriginsOfGoldenConfigurations(t *testing.T) {
 						if line == "" || strings.HasPrefix(line, "#") {
 							continue
 						}
-						if lo := out.Origins.At(f.Path, i+1); lo.Kind != "Gateway" || lo.Section == "" {
+						if lo := out.Origins.At(f.Path, i+1); lo.Kind != "Gateway" && lo.Kind != "ListenerSet" || lo.Section == "" {
 							t.Errorf("%s line %d traced to %v, want its listener", f.Path, i+1, lo)
 						}
 						checked++

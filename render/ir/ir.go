@@ -14,8 +14,9 @@ import "fmt"
 type Config struct {
 	// Frontends are the HTTP frontends, sorted by port.
 	Frontends []*Frontend
-	// TCPFrontends are the TLS frontends in TCP mode (SNI routers and TLS
-	// terminators of TLSRoutes), sorted by port then name.
+	// TCPFrontends are the frontends in TCP mode (SNI routers, TLS
+	// terminators of TLSRoutes, TCP ports of TCPRoutes), sorted by port
+	// then name.
 	TCPFrontends []*TCPFrontend
 	// Backends are the upstream server pools, sorted by name.
 	Backends []*Backend
@@ -64,7 +65,7 @@ type CAFile struct {
 // object is responsible for.
 type Origin struct {
 	// Kind is the object's kind: Secret, Gateway, HTTPRoute, GRPCRoute,
-	// TLSRoute or BackendTLSPolicy.
+	// TLSRoute, TCPRoute or BackendTLSPolicy.
 	Kind string
 	// Namespace and Name name the object.
 	Namespace, Name string
@@ -183,10 +184,11 @@ type Frontend struct {
 	Rules []*Rule
 }
 
-// TCPFrontend is a TLS port, or part of one, served in TCP mode: either an
-// SNI router that reads the ClientHello without terminating TLS (TLS
+// TCPFrontend is a port, or part of one, served in TCP mode: an SNI
+// router that reads the ClientHello without terminating TLS (TLS
 // passthrough, or the entry of a port mixing passthrough and terminated
-// TLS), or a TLS terminator that forwards the decrypted stream.
+// TLS), a TLS terminator that forwards the decrypted stream, or a plain
+// TCP port that forwards connections unread (TCPRoute).
 type TCPFrontend struct {
 	// Name is the HAProxy proxy name.
 	Name string
@@ -204,13 +206,17 @@ type TCPFrontend struct {
 	Listeners []*Listener
 	// TLS, when set, terminates TLS with these certificates and routes on
 	// the SNI of the handshake; when nil the frontend inspects the
-	// ClientHello and routes on its SNI.
+	// ClientHello and routes on its SNI, unless Plain.
 	TLS *TLSBind
+	// Plain: the port is plain TCP (a TCP listener): connections are not
+	// read, and all go to Default.
+	Plain bool
 	// Routes select backends by SNI, most specific first: the first match
 	// wins.
 	Routes []*SNIRoute
 	// Default takes connections no route matches (and those without
-	// SNI); ClosedBackend when no listener takes them.
+	// SNI; every connection of a Plain frontend); ClosedBackend when no
+	// listener takes them.
 	Default *SNIRoute
 }
 
@@ -223,7 +229,8 @@ type SNIRoute struct {
 	// Backends share the connections by weight (ClosedBackend: they are
 	// closed).
 	Backends []WeightedBackend
-	// Origin is the TLSRoute, zero for a listener's closed names.
+	// Origin is the TLSRoute (TCPRoute), zero for a listener's closed
+	// names.
 	Origin Origin
 }
 

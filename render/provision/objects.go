@@ -54,6 +54,10 @@ type Options struct {
 	Image string
 	// ControllerName is the agents' --controller-name.
 	ControllerName string
+	// ListenerSetPorts are the ports of the listeners of the ListenerSets
+	// the Gateway accepts (render.ListenerSetPorts): the data plane
+	// serves them as well.
+	ListenerSetPorts []int32
 }
 
 // DataPlane is the objects of one Gateway's data plane, in the order they
@@ -114,11 +118,17 @@ func SelectorLabels(gw *gwapiv1.Gateway) map[string]string {
 	}
 }
 
-// ListenerPorts are a Gateway's distinct listener ports, sorted.
-func ListenerPorts(gw *gwapiv1.Gateway) []int32 {
+// ListenerPorts are a Gateway's distinct listener ports, with those of
+// its ListenerSets' listeners (extra), sorted.
+func ListenerPorts(gw *gwapiv1.Gateway, extra ...int32) []int32 {
 	var ports []int32
 	for _, l := range gw.Spec.Listeners {
 		if p := int32(l.Port); p > 0 && !slices.Contains(ports, p) {
+			ports = append(ports, p)
+		}
+	}
+	for _, p := range extra {
+		if p > 0 && !slices.Contains(ports, p) {
 			ports = append(ports, p)
 		}
 	}
@@ -195,7 +205,7 @@ func Build(gw *gwapiv1.Gateway, p *Parameters, o Options) *DataPlane {
 		Subjects:   subject,
 	}
 	dp.Deployment = deployment(gw, p, o, meta(name), labels, annotations)
-	dp.Service = service(gw, p, meta(name))
+	dp.Service = service(gw, p, o, meta(name))
 	return dp
 }
 
@@ -249,7 +259,7 @@ func deployment(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMe
 		args = append(args, "--access-log="+p.AccessLog.String())
 	}
 	var ports []corev1.ContainerPort
-	for _, port := range ListenerPorts(gw) {
+	for _, port := range ListenerPorts(gw, o.ListenerSetPorts...) {
 		ports = append(ports, corev1.ContainerPort{Name: portName(port), ContainerPort: port, Protocol: corev1.ProtocolTCP})
 	}
 	restricted := &corev1.SecurityContext{
@@ -379,7 +389,7 @@ func deployment(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMe
 	}
 }
 
-func service(gw *gwapiv1.Gateway, p *Parameters, m metav1.ObjectMeta) *corev1.Service {
+func service(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMeta) *corev1.Service {
 	typ := p.ServiceType
 	if typ == "" {
 		typ = corev1.ServiceTypeLoadBalancer
@@ -400,7 +410,7 @@ func service(gw *gwapiv1.Gateway, p *Parameters, m metav1.ObjectMeta) *corev1.Se
 			Selector: SelectorLabels(gw),
 		},
 	}
-	for _, port := range ListenerPorts(gw) {
+	for _, port := range ListenerPorts(gw, o.ListenerSetPorts...) {
 		svc.Spec.Ports = append(svc.Spec.Ports, corev1.ServicePort{
 			Name: portName(port), Port: port, TargetPort: intstr.FromInt32(port), Protocol: corev1.ProtocolTCP,
 		})

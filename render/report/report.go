@@ -85,6 +85,14 @@ func StatusOn(snap *snapshot.Snapshot, st *status.Set, workers int) ([]byte, err
 			skip("Gateway", o)
 		}
 	}
+	// ListenerSets after the Gateways (same order, sorted by kind).
+	for _, o := range snap.ListenerSets {
+		if s, ok := st.ListenerSets[k(o)]; ok {
+			add(1, "ListenerSet", o, s)
+		} else {
+			skip("ListenerSet", o)
+		}
+	}
 	routes := func(order int, kind string, objs []metav1.Object, m map[types.NamespacedName]*gwapiv1.RouteStatus) {
 		for _, o := range objs {
 			if s, ok := m[k(o)]; ok {
@@ -109,9 +117,14 @@ func StatusOn(snap *snapshot.Snapshot, st *status.Set, workers int) ([]byte, err
 		objs = append(objs, o)
 	}
 	routes(4, "TLSRoute", objs, st.TLSRoutes)
+	objs = nil
+	for _, o := range snap.TCPRoutes {
+		objs = append(objs, o)
+	}
+	routes(5, "TCPRoute", objs, st.TCPRoutes)
 	for _, o := range snap.BackendTLSPolicies {
 		if s, ok := st.BackendTLSPolicies[k(o)]; ok {
-			add(5, "BackendTLSPolicy", o, s)
+			add(6, "BackendTLSPolicy", o, s)
 		} else {
 			skip("BackendTLSPolicy", o)
 		}
@@ -119,6 +132,9 @@ func StatusOn(snap *snapshot.Snapshot, st *status.Set, workers int) ([]byte, err
 	sort.SliceStable(es, func(i, j int) bool {
 		if es[i].order != es[j].order {
 			return es[i].order < es[j].order
+		}
+		if es[i].Kind != es[j].Kind {
+			return es[i].Kind < es[j].Kind
 		}
 		return es[i].key < es[j].key
 	})

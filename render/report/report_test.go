@@ -99,6 +99,11 @@ func reportInput(ns, name1, name2, msg string, ours uint8) (*snapshot.Snapshot, 
 	if has("TLSRoute", name1, name2) {
 		st.TLSRoutes[key(name1, name2)] = routeStatus
 	}
+	cr := &gwapiv1.TCPRoute{ObjectMeta: meta("TCPRoute", ns, name1)}
+	snap.TCPRoutes = append(snap.TCPRoutes, cr)
+	if has("TCPRoute", ns, name1) {
+		st.TCPRoutes[key(ns, name1)] = routeStatus
+	}
 	bp := &gwapiv1.BackendTLSPolicy{ObjectMeta: meta("BackendTLSPolicy", ns, name2)}
 	snap.BackendTLSPolicies = append(snap.BackendTLSPolicies, bp)
 	if has("BackendTLSPolicy", ns, name2) {

@@ -22,12 +22,16 @@ type Snapshot struct {
 	GatewayClasses []*gwapiv1.GatewayClass
 	// Gateways are all Gateways the source knows.
 	Gateways []*gwapiv1.Gateway
+	// ListenerSets are all ListenerSets (listeners attached to Gateways).
+	ListenerSets []*gwapiv1.ListenerSet
 	// HTTPRoutes are all HTTPRoutes.
 	HTTPRoutes []*gwapiv1.HTTPRoute
 	// GRPCRoutes are all GRPCRoutes.
 	GRPCRoutes []*gwapiv1.GRPCRoute
 	// TLSRoutes are all TLSRoutes.
 	TLSRoutes []*gwapiv1.TLSRoute
+	// TCPRoutes are all TCPRoutes.
+	TCPRoutes []*gwapiv1.TCPRoute
 	// BackendTLSPolicies are all BackendTLSPolicies.
 	BackendTLSPolicies []*gwapiv1.BackendTLSPolicy
 	// ReferenceGrants are all ReferenceGrants.

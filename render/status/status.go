@@ -15,12 +15,17 @@ type Set struct {
 	GatewayClasses map[string]*gwapiv1.GatewayClassStatus
 	// Gateways by namespace/name.
 	Gateways map[types.NamespacedName]*gwapiv1.GatewayStatus
+	// ListenerSets by namespace/name (those whose parent is one of our
+	// Gateways).
+	ListenerSets map[types.NamespacedName]*gwapiv1.ListenerSetStatus
 	// HTTPRoutes by namespace/name; Parents holds only hagate's entries.
 	HTTPRoutes map[types.NamespacedName]*gwapiv1.RouteStatus
 	// GRPCRoutes by namespace/name.
 	GRPCRoutes map[types.NamespacedName]*gwapiv1.RouteStatus
 	// TLSRoutes by namespace/name.
 	TLSRoutes map[types.NamespacedName]*gwapiv1.RouteStatus
+	// TCPRoutes by namespace/name.
+	TCPRoutes map[types.NamespacedName]*gwapiv1.RouteStatus
 	// BackendTLSPolicies by namespace/name; Ancestors holds only hagate's
 	// entries.
 	BackendTLSPolicies map[types.NamespacedName]*gwapiv1.PolicyStatus
@@ -31,9 +36,11 @@ func NewSet() *Set {
 	return &Set{
 		GatewayClasses:     map[string]*gwapiv1.GatewayClassStatus{},
 		Gateways:           map[types.NamespacedName]*gwapiv1.GatewayStatus{},
+		ListenerSets:       map[types.NamespacedName]*gwapiv1.ListenerSetStatus{},
 		HTTPRoutes:         map[types.NamespacedName]*gwapiv1.RouteStatus{},
 		GRPCRoutes:         map[types.NamespacedName]*gwapiv1.RouteStatus{},
 		TLSRoutes:          map[types.NamespacedName]*gwapiv1.RouteStatus{},
+		TCPRoutes:          map[types.NamespacedName]*gwapiv1.RouteStatus{},
 		BackendTLSPolicies: map[types.NamespacedName]*gwapiv1.PolicyStatus{},
 	}
 }
