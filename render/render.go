@@ -78,7 +78,7 @@ type translator struct {
 	// listenerSets are the ListenerSets whose parent is one of our
 	// Gateways, attached or not.
 	listenerSets map[types.NamespacedName]*listenerSetCtx
-	backends  map[string]*ir.Backend
+	backends     map[string]*ir.Backend
 	// backendMemo remembers serviceBackend's answers.
 	backendMemo map[backendMemoKey]string
 	certs       map[string]*ir.Certificate
