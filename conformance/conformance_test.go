@@ -103,7 +103,7 @@ func claimed(t *testing.T) []features.FeatureName {
 //   - HAGATE_CONFORMANCE_RUN_TEST: one test by its ShortName.
 //   - HAGATE_CONFORMANCE_SKIP: comma-separated ShortNames not to run.
 //   - HAGATE_CONFORMANCE_PROFILES: comma-separated profiles (default
-//     GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC).
+//     GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC,GATEWAY-TCP).
 //   - HAGATE_CONFORMANCE_REPORT: report path, relative to the module root
 //     (default conformance/reports/<version>/hagate-default-report.yaml;
 //     "-": none).
@@ -207,7 +207,7 @@ func TestConformance(t *testing.T) {
 		}
 	}
 	profiles := []suite.ConformanceProfileName{}
-	for _, p := range strings.Split(envOr("HAGATE_CONFORMANCE_PROFILES", "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC"), ",") {
+	for _, p := range strings.Split(envOr("HAGATE_CONFORMANCE_PROFILES", "GATEWAY-HTTP,GATEWAY-TLS,GATEWAY-GRPC,GATEWAY-TCP"), ",") {
 		profiles = append(profiles, suite.ConformanceProfileName(strings.TrimSpace(p)))
 	}
 	var skip []string

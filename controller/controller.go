@@ -143,6 +143,7 @@ func Run(ctx context.Context, o Options) error {
 		Watches(&gwapiv1.HTTPRoute{}, all, specOnly).
 		Watches(&gwapiv1.GRPCRoute{}, all, specOnly).
 		Watches(&gwapiv1.TLSRoute{}, all, specOnly).
+		Watches(&gwapiv1.TCPRoute{}, all, specOnly).
 		Watches(&gwapiv1.BackendTLSPolicy{}, all, specOnly).
 		Watches(&gwapiv1.ReferenceGrant{}, all, specOnly).
 		Watches(&corev1.Service{}, all).
@@ -284,6 +285,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	var hrs gwapiv1.HTTPRouteList
 	var grs gwapiv1.GRPCRouteList
 	var trs gwapiv1.TLSRouteList
+	var tcrs gwapiv1.TCPRouteList
 	var bps gwapiv1.BackendTLSPolicyList
 	var rgs gwapiv1.ReferenceGrantList
 	var svcs corev1.ServiceList
@@ -291,7 +293,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	var nss corev1.NamespaceList
 	// The render does not change what it reads: the lists share the
 	// cache's objects rather than copying 10,000 routes per change.
-	for _, l := range []client.ObjectList{&gcs, &gws, &lss, &hrs, &grs, &trs, &bps, &rgs, &svcs, &eps, &nss} {
+	for _, l := range []client.ObjectList{&gcs, &gws, &lss, &hrs, &grs, &trs, &tcrs, &bps, &rgs, &svcs, &eps, &nss} {
 		if err := r.c.List(ctx, l, client.UnsafeDisableDeepCopy); err != nil {
 			return nil, fmt.Errorf("list: %w", err)
 		}
@@ -307,6 +309,7 @@ func (r *reconciler) snapshot(ctx context.Context) (*snapshot.Snapshot, error) {
 	s.HTTPRoutes = pointers(hrs.Items)
 	s.GRPCRoutes = pointers(grs.Items)
 	s.TLSRoutes = pointers(trs.Items)
+	s.TCPRoutes = pointers(tcrs.Items)
 	s.BackendTLSPolicies = pointers(bps.Items)
 	s.ReferenceGrants = pointers(rgs.Items)
 	s.Services = pointers(svcs.Items)

@@ -62,6 +62,7 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRouteResponseHeaderModification,
 	features.SupportHTTPRouteSchemeRedirect,
 	features.SupportReferenceGrant,
+	features.SupportTCPRoute,
 	features.SupportTLSRoute,
 	features.SupportTLSRouteModeMixed,
 	features.SupportTLSRouteModeTerminate,
@@ -242,6 +243,11 @@ func (r *reconciler) statusJobs(snap *snapshot.Snapshot, st *status.Set, applyEr
 	for _, x := range snap.TLSRoutes {
 		if want, mine := st.TLSRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
 			routes("TLSRoute", x, mine, want, func() client.Object { return &gwapiv1.TLSRoute{} }, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TLSRoute).Status.RouteStatus })
+		}
+	}
+	for _, x := range snap.TCPRoutes {
+		if want, mine := st.TCPRoutes[nn(x)], hasOurs(parents, x.Status.Parents, r.o.ControllerName); want != nil || mine {
+			routes("TCPRoute", x, mine, want, func() client.Object { return &gwapiv1.TCPRoute{} }, func(o client.Object) *gwapiv1.RouteStatus { return &o.(*gwapiv1.TCPRoute).Status.RouteStatus })
 		}
 	}
 	for _, p := range snap.BackendTLSPolicies {
