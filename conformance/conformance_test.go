@@ -86,6 +86,7 @@ var required = []features.FeatureName{
 	features.SupportGatewayBackendClientCertificate,
 	features.SupportGRPCRoute,
 	features.SupportGatewayHTTPSListenerDetectMisdirectedRequests,
+	features.SupportListenerSet,
 }
 
 func claimed(t *testing.T) []features.FeatureName {
