@@ -50,6 +50,10 @@ import (
 type Options struct {
 	// Config reaches the API server.
 	Config *rest.Config
+	// ExpiryWarning is how long before a served certificate expires a
+	// Warning event says so on its Gateway (or ListenerSet), once a
+	// day; 0: never.
+	ExpiryWarning time.Duration
 	// ControllerName selects our GatewayClasses.
 	ControllerName string
 	// Gateway, when set, restricts this hagate to one Gateway (the
@@ -198,6 +202,9 @@ type reconciler struct {
 
 	// status writes the statuses renders compute, off the apply path.
 	status *statusWriter
+	// warned are the expiry events written today (expiryEvents).
+	warned    map[string]bool
+	warnedDay string
 
 	mu sync.Mutex
 	// lastDone is when the last reconcile ended: changes batch from then.
@@ -248,6 +255,9 @@ func (r *reconciler) Reconcile(ctx context.Context, _ reconcile.Request) (reconc
 	if r.leader() {
 		jobs := r.statusJobs(snap, out.Status, applyErr)
 		r.status.submit(jobs)
+		if applyErr == nil {
+			r.expiryEvents(snap, out.Dates, time.Now())
+		}
 		log.V(1).Info("reconciled", "apply", time.Since(start).String(), "statusWrites", len(jobs))
 	}
 	if applyErr != nil {

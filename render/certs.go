@@ -11,7 +11,6 @@ import (
 	"errors"
 	"fmt"
 	"path"
-	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -66,10 +65,8 @@ func (t *translator) listenerCertificates(l *listenerCtx) {
 			continue
 		}
 		cert := chain[0]
-		if t.snap.Now.After(cert.NotAfter) {
-			l.expired = append(l.expired, fmt.Sprintf("The certificate in Secret %s expired on %s; it is still served.", where, cert.NotAfter.UTC().Format(time.RFC3339)))
-		}
-		l.certs = append(l.certs, &servedCert{file: &ir.Certificate{Path: p, PEM: pem, Origin: secretOrigin(sec.Namespace, sec.Name)}, names: cert.DNSNames})
+		l.expired = append(l.expired, t.certificateNotes(where, chain)...)
+		l.certs = append(l.certs, &servedCert{file: &ir.Certificate{Path: p, PEM: pem, Origin: secretOrigin(sec.Namespace, sec.Name)}, names: cert.DNSNames, leaf: cert})
 	}
 }
 
@@ -78,6 +75,8 @@ type servedCert struct {
 	file *ir.Certificate
 	// names are the certificate's DNS names.
 	names []string
+	// leaf is the certificate (nil in tests that make servedCerts).
+	leaf *x509.Certificate
 }
 
 // certProblem records why a certificateRef is not usable (ResolvedRefs).

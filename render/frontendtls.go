@@ -169,6 +169,7 @@ func (t *translator) gatewayBackendTLS(g *gatewayCtx) {
 		return
 	}
 	g.clientCert = &ir.Certificate{Path: p, PEM: pemData, Origin: secretOrigin(sec.Namespace, sec.Name)}
+	g.clientLeaf = chain[0]
 }
 
 // validationMessage explains the frontend validation problems of a

@@ -1,6 +1,7 @@
 package render
 
 import (
+	"crypto/x509"
 	"fmt"
 	"strings"
 
@@ -25,6 +26,8 @@ type gatewayCtx struct {
 	insecureValidation bool
 	// clientCert is the certificate presented to TLS backends.
 	clientCert *ir.Certificate
+	// clientLeaf is clientCert's leaf certificate.
+	clientLeaf *x509.Certificate
 	// clientCertReason and clientCertProblem say why clientCertificateRef
 	// is not usable.
 	clientCertReason  gwapiv1.GatewayConditionReason

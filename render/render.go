@@ -16,6 +16,7 @@ package render
 import (
 	"fmt"
 	"sort"
+	"time"
 
 	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
 	"k8s.io/apimachinery/pkg/types"
@@ -46,6 +47,10 @@ type Options struct {
 	// and a Gateway's addresses are its Service's (spec.addresses are
 	// asked of its load balancer).
 	Provisioned bool
+	// ExpiryWarning is how long before a served certificate expires its
+	// listener's ResolvedRefs message says so: 0 is DefaultExpiryWarning,
+	// negative never.
+	ExpiryWarning time.Duration
 	// record, when set, notes the Secrets and ConfigMaps looked up.
 	record *lookups
 	// Refused holds what the data plane refused from an earlier attempt,
@@ -128,6 +133,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.finishListenerSets()
 	t.finishGateways()
 	t.specialBackends()
+	t.collectDates()
 	t.collect()
 	opts.Cache.rotate()
 	return t.res

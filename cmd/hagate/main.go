@@ -49,6 +49,7 @@ type renderFlags struct {
 	configRoot     string
 	controllerName string
 	securityLevel  int
+	expiryWarning  time.Duration
 }
 
 func newRenderCmd() *cobra.Command {
@@ -73,6 +74,7 @@ OUT is replaced as a whole, and only when rendering succeeds.`,
 	fl.StringVar(&f.configRoot, "config-root", "", "absolute path the files will have at run time (default: the absolute path of --output)")
 	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to render")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of the HAProxy that will run the configuration (1-5): certificates it would refuse are reported, not written")
+	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a certificate expires its listener's ResolvedRefs message in status.yaml says so (0: never)")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -107,6 +109,7 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		ConfigRoot:     root,
 		BindAddress:    f.bindAddress,
 		SecurityLevel:  f.securityLevel,
+		ExpiryWarning:  expiryOption(f.expiryWarning),
 		StatusReport:   true,
 	})
 	if err != nil {

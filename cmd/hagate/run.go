@@ -43,6 +43,7 @@ type runFlags struct {
 	leaderElect    bool
 	leaderNS       string
 	securityLevel  int
+	expiryWarning  time.Duration
 	reloadTimeout  time.Duration
 	provisioned    bool
 	threads        int32
@@ -85,6 +86,7 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
+	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a served certificate expires its listener's ResolvedRefs message says so and (Kubernetes) a Warning event is written on its Gateway or ListenerSet, once a day (0: never)")
 	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
 	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
 	fl.Int32Var(&f.maxconn, "haproxy-maxconn", 0, "HAProxy's maxconn (0: HAProxy's default)")
@@ -137,6 +139,7 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		Log:            log,
 		Metrics:        m,
 		SecurityLevel:  f.securityLevel,
+		ExpiryWarning:  expiryOption(f.expiryWarning),
 		ReloadTimeout:  f.reloadTimeout,
 		Provisioned:    f.provisioned,
 		Threads:        f.threads,
@@ -181,6 +184,7 @@ func runKubernetes(ctx context.Context, f *runFlags, a *agent.Agent, log logr.Lo
 		Agent:                   a,
 		Log:                     log,
 		Provisioned:             f.provisioned,
+		ExpiryWarning:           f.expiryWarning,
 	}
 	if o.GatewayAddress == "" && !f.provisioned {
 		o.GatewayAddress = os.Getenv("POD_IP")
@@ -195,4 +199,13 @@ func runKubernetes(ctx context.Context, f *runFlags, a *agent.Agent, log logr.Lo
 	err = controller.Run(ctx, o)
 	a.Wait()
 	return err
+}
+
+// expiryOption is --certificate-expiry-warning for render.Options, where
+// 0 is the default and a negative window none.
+func expiryOption(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }

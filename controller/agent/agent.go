@@ -66,6 +66,8 @@ type Options struct {
 	// (certificates it would refuse are left out); 0 means render's
 	// default (2, as Debian's OpenSSL).
 	SecurityLevel int
+	// ExpiryWarning: see render.Options.
+	ExpiryWarning time.Duration
 	// AccessLog is where HAProxy writes its access log (empty: standard
 	// output); WatchDroppedLogs counts the lines it drops.
 	AccessLog ir.AccessLog

@@ -80,6 +80,7 @@ func (a *Agent) pipeline(snap *snapshot.Snapshot, refused map[ir.Origin]string) 
 		SecurityLevel:  a.o.SecurityLevel,
 		Refused:        refused,
 		Provisioned:    a.o.Provisioned,
+		ExpiryWarning:  a.o.ExpiryWarning,
 		Threads:        a.o.Threads,
 		Maxconn:        a.o.Maxconn,
 	})
@@ -117,6 +118,10 @@ func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.
 	a.mu.Lock()
 	defer a.mu.Unlock()
 	out, res, err := a.update(ctx, snap)
+	if err == nil && out != nil && a.o.Metrics != nil {
+		// What HAProxy now serves.
+		a.o.Metrics.SetCertificateDates(out.Dates)
+	}
 	a.st.Lock()
 	a.applyErr, a.started = err, a.engine != nil
 	a.st.Unlock()

@@ -8,12 +8,16 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+
+	"hagate.io/hagate/render/ir"
 )
 
 // Metrics are hagate's metrics. They implement haproxy.Observer.
@@ -27,6 +31,7 @@ type Metrics struct {
 	applyDuration  *prometheus.HistogramVec
 	renderDuration prometheus.Histogram
 	droppedLogs    prometheus.Counter
+	certs          *certCollector
 
 	// Profiling serves Go's profiles under /debug/pprof/ (set before
 	// Serve).
@@ -63,6 +68,7 @@ func New() *Metrics {
 		Name: "hagate_haproxy_dropped_logs_total",
 		Help: "Access log lines HAProxy dropped because their destination could not take them at once (its DroppedLogs, summed over workers).",
 	})
+	m.certs = &certCollector{}
 	restarts := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hagate_haproxy_restarts_total", Help: "Times the HAProxy master exited on its own and hagate started it again.",
 	}, func() float64 {
@@ -71,7 +77,7 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, m.droppedLogs, restarts,
+	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, m.droppedLogs, restarts, m.certs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -155,4 +161,49 @@ func (m *Metrics) Serve(ctx context.Context, addr string) (net.Addr, error) {
 		}
 	}()
 	return ln.Addr(), nil
+}
+
+// SetCertificateDates replaces the certificate gauges with the dates of
+// what HAProxy now serves (a scrape sees the old set or the new one).
+func (m *Metrics) SetCertificateDates(dates []ir.CertificateDate) {
+	m.certs.mu.Lock()
+	m.certs.dates = dates
+	m.certs.mu.Unlock()
+}
+
+// certCollector exports a series per served certificate and use; alert
+// on hagate_certificate_expiry_timestamp_seconds - time() < 14 * 86400.
+type certCollector struct {
+	mu    sync.Mutex
+	dates []ir.CertificateDate
+}
+
+var (
+	certLabels    = []string{"use", "kind", "namespace", "name", "gateway", "listener", "listener_set", "subject"}
+	certNotAfter  = prometheus.NewDesc("hagate_certificate_expiry_timestamp_seconds", "NotAfter of each certificate HAProxy serves (use: listener, backend-client; for a CA bundle, use ca: its certificate that expires first), in seconds since the epoch.", certLabels, nil)
+	certNotBefore = prometheus.NewDesc("hagate_certificate_not_before_timestamp_seconds", "NotBefore of each certificate HAProxy serves (labels as hagate_certificate_expiry_timestamp_seconds), in seconds since the epoch.", certLabels, nil)
+)
+
+func (c *certCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- certNotAfter
+	ch <- certNotBefore
+}
+
+func (c *certCollector) Collect(ch chan<- prometheus.Metric) {
+	c.mu.Lock()
+	dates := c.dates
+	c.mu.Unlock()
+	seen := map[string]bool{}
+	for _, d := range dates {
+		l := []string{d.Use, d.Kind, d.Namespace, d.Name, d.Gateway, d.Listener, d.ListenerSet, d.Subject}
+		// A certificate twice on one listener (two refs to one Secret)
+		// is one series.
+		k := strings.Join(l, "\x00")
+		if seen[k] {
+			continue
+		}
+		seen[k] = true
+		ch <- prometheus.MustNewConstMetric(certNotAfter, prometheus.GaugeValue, float64(d.NotAfter.Unix()), l...)
+		ch <- prometheus.MustNewConstMetric(certNotBefore, prometheus.GaugeValue, float64(d.NotBefore.Unix()), l...)
+	}
 }

@@ -4,6 +4,8 @@
 package pipeline
 
 import (
+	"time"
+
 	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/render"
 	"hagate.io/hagate/render/ir"
@@ -33,8 +35,9 @@ type Options struct {
 	// Refused are the objects HAProxy refused, with its reasons (see
 	// render.Options).
 	Refused map[ir.Origin]string
-	// Provisioned: see render.Options.
-	Provisioned bool
+	// Provisioned and ExpiryWarning: see render.Options.
+	Provisioned   bool
+	ExpiryWarning time.Duration
 	// Threads and Maxconn: see templates.Options.
 	Threads, Maxconn int32
 	// StatusReport makes Render build status.yaml (Output.StatusYAML);
@@ -55,17 +58,20 @@ type Output struct {
 	Status *status.Set
 	// Warnings are sentences about the input as a whole.
 	Warnings []string
+	// Dates are the validity periods of the certificates and CA bundles
+	// the configuration serves.
+	Dates []ir.CertificateDate
 }
 
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel,
-		Refused: o.Refused, Provisioned: o.Provisioned})
+		Refused: o.Refused, Provisioned: o.Provisioned, ExpiryWarning: o.ExpiryWarning})
 	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress, Threads: o.Threads, Maxconn: o.Maxconn})
 	if err != nil {
 		return nil, err
 	}
-	out := &Output{Bundle: tout.Bundle, Origins: tout.Origins, Status: res.Status, Warnings: res.Warnings}
+	out := &Output{Bundle: tout.Bundle, Origins: tout.Origins, Status: res.Status, Warnings: res.Warnings, Dates: res.Config.Dates}
 	if o.StatusReport {
 		if out.StatusYAML, err = StatusReport(snap, res.Status, 0); err != nil {
 			return nil, err

@@ -8,7 +8,10 @@
 // quote or escape it for that context.
 package ir
 
-import "fmt"
+import (
+	"fmt"
+	"time"
+)
 
 // Config is a whole HAProxy configuration.
 type Config struct {
@@ -26,6 +29,9 @@ type Config struct {
 	// CAFiles are the CA bundles binds and servers verify peers with,
 	// sorted by path.
 	CAFiles []*CAFile
+	// Dates are the validity periods of the certificates and CA bundles
+	// the configuration serves (metrics, alerts), sorted.
+	Dates []CertificateDate
 	// Closed and Error, when set, are the backends that close the TCP
 	// connections no route takes (or whose backendRef does not resolve)
 	// and answer 500 to the requests of a backendRef that does not
@@ -58,6 +64,32 @@ type CAFile struct {
 	// validation, or a BackendTLSPolicy.
 	Origin Origin
 }
+
+// CertificateDate is the validity of a certificate (its leaf) or of a CA
+// bundle (its certificate that expires first) the configuration uses.
+type CertificateDate struct {
+	// Use is what it is for: UseListener, UseBackendClient or UseCA.
+	Use string
+	// Kind, Namespace and Name are its Secret's; for UseCA, the object
+	// that verifies peers with the bundle (a Gateway, whose Listener is
+	// then "port/<port>", or a BackendTLSPolicy).
+	Kind, Namespace, Name string
+	// Gateway ("namespace/name"), Listener and ListenerSet
+	// ("namespace/name", for a ListenerSet's listener) say where a
+	// listener or backend client certificate is served.
+	Gateway, Listener, ListenerSet string
+	// Subject is the certificate's subject (RFC 2253).
+	Subject string
+	// NotBefore and NotAfter bound its validity.
+	NotBefore, NotAfter time.Time
+}
+
+// Uses of a CertificateDate.
+const (
+	UseListener      = "listener"
+	UseBackendClient = "backend-client"
+	UseCA            = "ca"
+)
 
 // Origin names the Gateway API object a piece of configuration comes from,
 // so that what HAProxy refuses can be traced to the object responsible
