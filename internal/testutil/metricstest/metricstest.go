@@ -62,3 +62,25 @@ func hasLabel(m *dto.Metric, value string) bool {
 	}
 	return false
 }
+
+// Gauge is the value of the gauge name's series whose labels include
+// every pair of labels, and whether there is one.
+func Gauge(t testing.TB, g prometheus.Gatherer, name string, labels map[string]string) (float64, bool) {
+	t.Helper()
+	for _, m := range series(t, g, name, "") {
+		ok := true
+		for k, v := range labels {
+			found := false
+			for _, l := range m.Label {
+				if l.GetName() == k && l.GetValue() == v {
+					found = true
+				}
+			}
+			ok = ok && found
+		}
+		if ok {
+			return m.GetGauge().GetValue(), true
+		}
+	}
+	return 0, false
+}
