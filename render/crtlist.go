@@ -41,6 +41,19 @@ func (t *translator) tlsBind(ls []*listenerCtx, alpn []string) *ir.TLSBind {
 					Options:    l.tlsOptions,
 					Origin:     l.origin(),
 				})
+				// Its names another certificate of the listener also
+				// has (an RSA and an ECDSA certificate for the same
+				// names) are indexed too: HAProxy then chooses by what
+				// the client supports.
+				if shared := sharedNames(c, l.certs[1:], l, idx); len(shared) > 0 {
+					b.CrtList = append(b.CrtList, ir.CrtListEntry{
+						Comment:    fmt.Sprintf("listener %s (no hostname): the default certificate for the names another of its certificates has (dual key types)", l.name),
+						Cert:       c.file.Path,
+						SNIFilters: shared,
+						Options:    l.tlsOptions,
+						Origin:     l.origin(),
+					})
+				}
 				continue
 			}
 			var names []string
@@ -154,5 +167,24 @@ func deeperNames(l *listenerCtx, c *servedCert, idx *listenerIndex) []string {
 		}
 	}
 	slices.Sort(out)
+	return out
+}
+
+// sharedNames are the names of c, owned by l, that a certificate of
+// others also has.
+func sharedNames(c *servedCert, others []*servedCert, l *listenerCtx, idx *listenerIndex) []string {
+	var out []string
+	for _, n := range c.names {
+		n = strings.ToLower(n)
+		if !validHostname(n) || idx.owner(n) != l || slices.Contains(out, n) {
+			continue
+		}
+		for _, o := range others {
+			if slices.ContainsFunc(o.names, func(m string) bool { return strings.EqualFold(m, n) }) {
+				out = append(out, n)
+				break
+			}
+		}
+	}
 	return out
 }

@@ -105,7 +105,7 @@ var goldenNow = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 const (
 	annCert     = "test.hagate.io/cert"            // comma-separated DNS names
 	annNotAfter = "test.hagate.io/cert-not-after"  // RFC 3339
-	annKey      = "test.hagate.io/cert-key"        // "mismatch": a key of another pair; "rsa1024": a weak RSA key
+	annKey      = "test.hagate.io/cert-key"        // "mismatch": a key of another pair; "rsa": RSA 2048 (default ECDSA P-256); "rsa1024": a weak RSA key
 	annSig      = "test.hagate.io/cert-signature"  // "sha1": signed with ECDSA-SHA1
 	annMore     = "test.hagate.io/cert-more-names" // "N:pattern": N more DNS names, pattern with %d (1..N)
 )
@@ -323,8 +323,11 @@ func fillTestCertificate(t *testing.T, s *corev1.Secret, ca *pki.CA) {
 			opts.DNSNames = append(opts.DNSNames, fmt.Sprintf(pattern, i))
 		}
 	}
-	if s.Annotations[annKey] == "rsa1024" {
+	switch s.Annotations[annKey] {
+	case "rsa1024":
 		opts.RSABits = 1024
+	case "rsa":
+		opts.RSA = true
 	}
 	if s.Annotations[annSig] == "sha1" {
 		opts.SignatureAlgorithm = x509.ECDSAWithSHA1

@@ -31,7 +31,7 @@ import (
 type CA struct {
 	// Cert is the parsed CA certificate.
 	Cert *x509.Certificate
-	// Key is the CA's private key (ECDSA P-256).
+	// Key is the CA's private key (ECDSA P-256, or RSA 2048: NewRSACA).
 	Key crypto.Signer
 	// CertPEM is Cert, PEM-encoded.
 	CertPEM []byte
@@ -50,7 +50,21 @@ func NewCA(t testing.TB, cn string) *CA {
 // depend on the day the test runs (golden files).
 func NewCAValid(t testing.TB, cn string, notBefore, notAfter time.Time) *CA {
 	t.Helper()
-	key := newKey(t, false)
+	return newCA(t, cn, notBefore, notAfter, false)
+}
+
+// NewRSACA is NewCA with an RSA 2048 key: the chain of an RSA leaf it
+// issues is RSA-signed throughout, as a client offering only RSA
+// signature algorithms requires (TLS 1.3 checks the chain's signatures).
+func NewRSACA(t testing.TB, cn string) *CA {
+	t.Helper()
+	now := time.Now()
+	return newCA(t, cn, now.AddDate(-10, 0, 0), now.AddDate(10, 0, 0), true)
+}
+
+func newCA(t testing.TB, cn string, notBefore, notAfter time.Time, useRSA bool) *CA {
+	t.Helper()
+	key := newKey(t, useRSA)
 	tmpl := &x509.Certificate{
 		SerialNumber:          serial(t),
 		Subject:               pkix.Name{CommonName: cn},
