@@ -29,6 +29,8 @@ type RuntimeAPI interface {
 	DeleteCertEntry(storageName string) error
 	SetCAFile(caFile, payload string) error
 	CommitCAFile(caFile string) error
+	SetCrlFile(crlFile, payload string) error
+	CommitCrlFile(crlFile string) error
 	AddCrtListEntry(crtList string, entry models.SslCrtListEntry) error
 	DeleteCrtListEntry(crtList, certFile string, lineNumber *int64) error
 	AddServer(backend, name, attributes string) error
@@ -51,7 +53,7 @@ type Observer interface {
 	// runtime or reload); err is nil on success.
 	Applied(action string, d time.Duration, err error)
 	// RuntimeUpdates counts Runtime API changes by kind (cert, crtlist,
-	// cafile, server, map).
+	// cafile, server, map, tls-key).
 	RuntimeUpdates(kind string, n int)
 	// Reloaded counts reloads.
 	Reloaded()
@@ -301,6 +303,10 @@ func (e *Engine) count(p *Plan) {
 			kinds["crtlist"] += n
 		case OpCAFileSet:
 			kinds["cafile"] += n
+		case OpCRLFileSet:
+			kinds["crlfile"] += n
+		case OpTLSKey:
+			kinds["tls-key"] += n
 		case OpServerAdd, OpServerDel:
 			kinds["server"] += n
 		case OpMapReplace, OpMapAdd, OpMapSet, OpMapDel:
@@ -343,6 +349,10 @@ func (e *Engine) runtime(p *Plan) (int, error) {
 			if err = r.SetCAFile(o.File, string(o.Content)); err == nil {
 				err = r.CommitCAFile(o.File)
 			}
+		case OpCRLFileSet:
+			if err = r.SetCrlFile(o.File, string(o.Content)); err == nil {
+				err = r.CommitCrlFile(o.File)
+			}
 		case OpCrtListAdd:
 			err = r.AddCrtListEntry(o.File, o.Entry)
 		case OpCrtListDel:
@@ -367,6 +377,8 @@ func (e *Engine) runtime(p *Plan) (int, error) {
 			err = mapCommand(r, fmt.Sprintf("set map %s %s %s", o.File, cliEscape(o.Key), cliEscape(o.Value)))
 		case OpMapDel:
 			err = mapCommand(r, fmt.Sprintf("del map %s %s", o.File, cliEscape(o.Key)))
+		case OpTLSKey:
+			err = setTicketKey(r, o.File, o.Value)
 		default:
 			err = fmt.Errorf("unknown op %s", o.Kind)
 		}

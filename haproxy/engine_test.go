@@ -54,6 +54,8 @@ func (f *fakeRuntime) CommitCertEntry(s string) error       { return f.do("commi
 func (f *fakeRuntime) DeleteCertEntry(s string) error       { return f.do("del ssl cert %s", s) }
 func (f *fakeRuntime) SetCAFile(c, payload string) error    { return f.do("set ssl ca-file %s", c) }
 func (f *fakeRuntime) CommitCAFile(c string) error          { return f.do("commit ssl ca-file %s", c) }
+func (f *fakeRuntime) SetCrlFile(c, _ string) error         { return f.do("set ssl crl-file %s", c) }
+func (f *fakeRuntime) CommitCrlFile(c string) error         { return f.do("commit ssl crl-file %s", c) }
 func (f *fakeRuntime) AddServer(b, n, attrs string) error {
 	return f.do("add server %s/%s %s", b, n, attrs)
 }

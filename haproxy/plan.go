@@ -24,6 +24,9 @@ const (
 	OpCertSet OpKind = "cert-set"
 	// OpCAFileSet replaces the content of a loaded CA file (set, commit).
 	OpCAFileSet OpKind = "cafile-set"
+	// OpCRLFileSet replaces the content of a loaded CRL file (set,
+	// commit).
+	OpCRLFileSet OpKind = "crlfile-set"
 	// OpCrtListAdd adds a crt-list line.
 	OpCrtListAdd OpKind = "crtlist-add"
 	// OpCrtListDel removes a crt-list line, by certificate.
@@ -127,8 +130,10 @@ const (
 	kindOther fileKind = iota
 	kindCert
 	kindCAFile
+	kindCRLFile
 	kindCrtList
 	kindMap
+	kindTicketKeys
 )
 
 // kinds indexes a State's files by path.
@@ -140,11 +145,17 @@ func kinds(st *bundle.State) map[string]fileKind {
 	for _, p := range st.CAFiles {
 		k[p] = kindCAFile
 	}
+	for _, p := range st.CRLFiles {
+		k[p] = kindCRLFile
+	}
 	for _, l := range st.CrtLists {
 		k[l.Path] = kindCrtList
 	}
 	for _, m := range st.Maps {
 		k[m.Path] = kindMap
+	}
+	for _, p := range st.TicketKeys {
+		k[p] = kindTicketKeys
 	}
 	return k
 }
@@ -226,6 +237,7 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 		}
 	}
 
+	var keyOps []Op // TLS session-ticket key rotations
 	var newCerts, setCerts, delCerts, caSets, listAdds, listDels, maps []Op
 	for _, q := range sorted {
 		o, n := cur.Get(q), next.Get(q)
@@ -262,12 +274,20 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 				}
 				delCerts = append(delCerts, Op{Kind: OpCertDel, File: abs(q)})
 			}
+		case (kind == kindCAFile || kind == kindCRLFile) && slices.Contains(next.State.DefaultContextFiles, q) && o != nil && n != nil:
+			p.reload("%s is checked by a bind's default TLS context, which HAProxy 2.6's Runtime API does not update", q)
 		case kind == kindCAFile:
 			if o == nil || n == nil {
 				p.reload("CA file %s appears or vanishes", q)
 				continue
 			}
 			caSets = append(caSets, Op{Kind: OpCAFileSet, File: abs(q), Content: n.Content})
+		case kind == kindCRLFile:
+			if o == nil || n == nil {
+				p.reload("CRL file %s appears or vanishes", q)
+				continue
+			}
+			caSets = append(caSets, Op{Kind: OpCRLFileSet, File: abs(q), Content: n.Content})
 		case kind == kindCrtList:
 			if o == nil || n == nil {
 				p.reload("crt-list %s appears or vanishes", q)
@@ -290,6 +310,17 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 				continue
 			}
 			maps = append(maps, diffMap(oldMaps[q], newMaps[q], abs(q))...)
+		case kind == kindTicketKeys:
+			if o == nil || n == nil {
+				p.reload("TLS ticket keys %s appear or vanish", q)
+				continue
+			}
+			ops, why := diffTicketKeys(o.Content, n.Content, abs(q))
+			if why != "" {
+				p.reload("TLS ticket keys %s: %s", q, why)
+				continue
+			}
+			keyOps = append(keyOps, ops...)
 		default:
 			p.reload("%s changed", q)
 		}
@@ -298,6 +329,7 @@ func MakePlan(cur, next *bundle.Bundle, root string) *Plan {
 		p.Ops = nil
 		return p
 	}
+	p.Ops = append(p.Ops, keyOps...)
 	p.Ops = append(p.Ops, newCerts...)
 	p.Ops = append(p.Ops, setCerts...)
 	p.Ops = append(p.Ops, caSets...)

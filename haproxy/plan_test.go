@@ -74,6 +74,12 @@ func describeFiles(b *bundle.Bundle) *bundle.State {
 			}
 		case strings.HasPrefix(f.Path, "certs/"):
 			st.Certificates = append(st.Certificates, f.Path)
+		case strings.HasPrefix(f.Path, "cas/") && strings.HasSuffix(f.Path, ".crl.pem"):
+			st.CRLFiles = append(st.CRLFiles, f.Path)
+			// A catch-all port's CRL ("any" in its name, for the tests).
+			if strings.Contains(f.Path, "any") {
+				st.DefaultContextFiles = append(st.DefaultContextFiles, f.Path)
+			}
 		case strings.HasPrefix(f.Path, "cas/"):
 			st.CAFiles = append(st.CAFiles, f.Path)
 		case strings.HasPrefix(f.Path, "crt-lists/"):
@@ -185,6 +191,7 @@ func TestMakePlan(t *testing.T) {
 		}), "beyond server lines", ""},
 		{"CA bundle content changed", with(base(), map[string]string{"cas/default/gw-443.pem": "CA2"}), "",
 			"cafile-set /etc/hagate/cas/default/gw-443.pem"},
+		{"CRL content changed", with(base(), map[string]string{"cas/default/gw-443.crl.pem": "CRL1"}), "appears or vanishes", ""},
 		{"CA bundle added", with(base(), map[string]string{"cas/default/other.pem": "CA3"}), "appears or vanishes", ""},
 		{"map entries changed", with(base(), map[string]string{"maps/https-443.hosts.map": "bar.example.com x\n"}), "",
 			"map-add /etc/hagate/maps/https-443.hosts.map (1); map-del /etc/hagate/maps/https-443.hosts.map foo.example.com"},
@@ -394,4 +401,20 @@ func TestMapChanges(t *testing.T) {
 			t.Errorf("got  %s\nwant %s", got, want)
 		}
 	})
+}
+
+// A CRL's new content is a Runtime API change (set, commit), except on a
+// bind whose default TLS context checks with it (a catch-all's "!*"
+// line), which HAProxy 2.6's commit does not update: that reloads.
+func TestPlanCRLFiles(t *testing.T) {
+	withCRL := with(base(), map[string]string{"cas/default/gw-443.crl.pem": "CRL1", "cas/default/any-443.crl.pem": "CRL1"})
+	cur := files(withCRL)
+	p := MakePlan(cur, files(with(withCRL, map[string]string{"cas/default/gw-443.crl.pem": "CRL2"})), root)
+	if p.Reload || ops(p) != "crlfile-set /etc/hagate/cas/default/gw-443.crl.pem" {
+		t.Errorf("a CRL update: reload=%v %q, ops %q; want one crlfile-set", p.Reload, p.Reasons, ops(p))
+	}
+	p = MakePlan(cur, files(with(withCRL, map[string]string{"cas/default/any-443.crl.pem": "CRL2"})), root)
+	if !p.Reload || !strings.Contains(strings.Join(p.Reasons, "; "), "default TLS context") {
+		t.Errorf("a default context's CRL update: reload=%v %q; want a reload", p.Reload, p.Reasons)
+	}
 }

@@ -7,8 +7,85 @@ import (
 	"fmt"
 )
 
-// caKey is the ConfigMap key holding PEM CA certificates.
-const caKey = "ca.crt"
+// caKey is the ConfigMap key holding PEM CA certificates; crlKey, next
+// to it, PEM certificate revocation lists (a hagate extension, for
+// client-certificate validation).
+const (
+	caKey  = "ca.crt"
+	crlKey = "ca.crl"
+)
+
+// configMapValue is a ConfigMap's value at key (Data, else BinaryData).
+func configMapValue(data map[string]string, binary map[string][]byte, key string) (string, bool) {
+	if v, ok := data[key]; ok {
+		return v, true
+	}
+	if b, ok := binary[key]; ok {
+		return string(b), true
+	}
+	return "", false
+}
+
+// loadCRL reads the PEM CRLs of a ConfigMap's ca.crl (nil when it has
+// none), re-encoded, each checked to be signed by one of cas.
+func (t *translator) loadCRL(group, kind, ns, name, fromKind, fromNS string, cas []byte) ([]*x509.RevocationList, []byte, *refProblem) {
+	spec := refSpec{label: "CA certificate reference", want: "ConfigMap", checkName: true, fromKind: fromKind, fromNS: fromNS}
+	n, prob := t.resolveRef(spec, group, kind, ns, name)
+	if prob != nil {
+		return nil, nil, nil // reported by loadCAConfigMap
+	}
+	cm, prob := t.lookupConfigMap(n)
+	if prob != nil {
+		return nil, nil, nil
+	}
+	data, ok := configMapValue(cm.Data, cm.BinaryData, crlKey)
+	if !ok {
+		return nil, nil, nil
+	}
+	var issuers []*x509.Certificate
+	for rest := cas; ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			issuers = append(issuers, c)
+		}
+	}
+	var out bytes.Buffer
+	var lists []*x509.RevocationList
+	for rest := []byte(data); ; {
+		var b *pem.Block
+		b, rest = pem.Decode(rest)
+		if b == nil {
+			break
+		}
+		if b.Type != "X509 CRL" {
+			continue
+		}
+		rl, err := x509.ParseRevocationList(b.Bytes)
+		if err != nil {
+			return nil, nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s holds a CRL that does not parse: %v.", n, crlKey, err)}
+		}
+		signed := false
+		for _, c := range issuers {
+			if rl.CheckSignatureFrom(c) == nil {
+				signed = true
+				break
+			}
+		}
+		if !signed {
+			return nil, nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s holds a CRL of %s that no CA certificate of the port signed.", n, crlKey, rl.Issuer)}
+		}
+		_ = pem.Encode(&out, &pem.Block{Type: "X509 CRL", Bytes: b.Bytes})
+		lists = append(lists, rl)
+	}
+	if len(lists) == 0 {
+		return nil, nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s holds no PEM CRL (\"-----BEGIN X509 CRL-----\").", n, crlKey)}
+	}
+	return lists, out.Bytes(), nil
+}
 
 // loadCAConfigMap reads the PEM certificates of a ConfigMap's ca.crt,
 // re-encoded, for a CA reference of an object of fromKind in fromNS (ns ""
@@ -25,12 +102,7 @@ func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name str
 		return nil, prob
 	}
 	where := n.String()
-	data, ok := cm.Data[caKey]
-	if !ok {
-		if b, bok := cm.BinaryData[caKey]; bok {
-			data, ok = string(b), true
-		}
-	}
+	data, ok := configMapValue(cm.Data, cm.BinaryData, caKey)
 	if !ok {
 		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s has no %s key.", where, caKey)}
 	}

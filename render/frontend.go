@@ -99,6 +99,10 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			t.cas[v.ca.Path] = v.ca
 			fe.TLS.ClientCA = v.ca.Path
 			fe.TLS.ClientOptional = v.optional
+			if v.crl != nil {
+				t.crls[v.crl.Path] = v.crl
+				fe.TLS.ClientCRL = v.crl.Path
+			}
 		}
 		// With one listener on the port, a request cannot be misdirected:
 		// no SNI maps, no 421 check.

@@ -5,6 +5,7 @@ import (
 	"crypto/sha256"
 	"fmt"
 	"strings"
+	"time"
 
 	corev1 "k8s.io/api/core/v1"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
@@ -18,6 +19,9 @@ import (
 type portValidation struct {
 	// ca is the CA bundle of the usable references; nil when none is.
 	ca *ir.CAFile
+	// crl holds the revocation lists of those references (their ca.crl
+	// keys); nil when none has one.
+	crl *ir.CAFile
 	// optional is AllowInsecureFallback.
 	optional bool
 	// problems are the references that are not usable.
@@ -33,7 +37,12 @@ func (v *portValidation) key() string {
 	}
 	sum := sha256.Sum256(nil)
 	if v.ca != nil {
-		sum = sha256.Sum256(v.ca.PEM)
+		h := sha256.New()
+		h.Write(v.ca.PEM)
+		if v.crl != nil {
+			h.Write(v.crl.PEM)
+		}
+		copy(sum[:], h.Sum(nil))
 	}
 	return fmt.Sprintf("%x/%v", sum[:8], v.optional)
 }
@@ -72,8 +81,10 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 		return v
 	}
 	var bundle bytes.Buffer
-	for _, ref := range cfg.CACertificateRefs {
+	cas := make([][]byte, len(cfg.CACertificateRefs))
+	for i, ref := range cfg.CACertificateRefs {
 		pemData, prob := t.loadCAConfigMap("Gateway", g.gw.Namespace, string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name))
+		cas[i] = pemData
 		if prob != nil {
 			reason := gwapiv1.ListenerReasonInvalidCACertificateRef
 			switch prob.kind {
@@ -88,7 +99,49 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 			v.problems = append(v.problems, prob.msg)
 			continue
 		}
-		bundle.Write(pemData)
+	}
+	// Revocation lists (ca.crl next to ca.crt): a CA whose list is
+	// unusable is not trusted either (no revoked certificate may pass).
+	var all bytes.Buffer
+	for _, c := range cas {
+		all.Write(c)
+	}
+	var crls bytes.Buffer
+	var without []string
+	for i, ref := range cfg.CACertificateRefs {
+		if cas[i] == nil {
+			continue
+		}
+		lists, crlPEM, prob := t.loadCRL(string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name), "Gateway", g.gw.Namespace, all.Bytes())
+		if prob != nil {
+			if len(v.problems) == 0 {
+				v.reason = gwapiv1.ListenerReasonInvalidCACertificateRef
+			}
+			v.problems = append(v.problems, prob.msg+" Its CA certificates are not trusted.")
+			continue
+		}
+		bundle.Write(cas[i])
+		if lists == nil {
+			without = append(without, string(ref.Name))
+			continue
+		}
+		crls.Write(crlPEM)
+		for _, rl := range lists {
+			if !rl.NextUpdate.IsZero() && rl.NextUpdate.Before(t.snap.Now) {
+				if len(v.problems) == 0 {
+					v.reason = gwapiv1.ListenerReasonInvalidCACertificateRef
+				}
+				v.problems = append(v.problems, fmt.Sprintf("The CRL of %s in ConfigMap %s expired on %s (nextUpdate): HAProxy refuses the client certificates it covers until it is renewed.",
+					rl.Issuer, ref.Name, rl.NextUpdate.UTC().Format(time.RFC3339)))
+			}
+		}
+	}
+	if crls.Len() > 0 && len(without) > 0 {
+		if len(v.problems) == 0 {
+			v.reason = gwapiv1.ListenerReasonInvalidCACertificateRef
+		}
+		v.problems = append(v.problems, fmt.Sprintf("ConfigMap(s) %s have no %s while others of port %d do: with revocation checks on, HAProxy refuses client certificates whose issuer has no CRL.",
+			strings.Join(without, ", "), crlKey, port))
 	}
 	origin := ir.ValidationOrigin(g.gw.Namespace, g.gw.Name, port)
 	if why, ok := t.refused(origin); ok && bundle.Len() > 0 {
@@ -103,6 +156,13 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 			Path:   ir.DirCAs + fmt.Sprintf("frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d", g.gw.Name, port))),
 			PEM:    bundle.Bytes(),
 			Origin: origin,
+		}
+		if crls.Len() > 0 {
+			v.crl = &ir.CAFile{
+				Path:   ir.DirCAs + fmt.Sprintf("frontend/%s/%s", g.gw.Namespace, fileName(fmt.Sprintf("%s-%d.crl", g.gw.Name, port))),
+				PEM:    crls.Bytes(),
+				Origin: origin,
+			}
 		}
 	}
 	return v

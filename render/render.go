@@ -88,6 +88,7 @@ type translator struct {
 	backendMemo map[backendMemoKey]string
 	certs       map[string]*ir.Certificate
 	cas         map[string]*ir.CAFile
+	crls        map[string]*ir.CAFile
 	// policies are the BackendTLSPolicies that take each target.
 	policies    map[policyTarget]*policyCtx
 	allPolicies []*policyCtx
@@ -135,6 +136,7 @@ func Translate(snap *snapshot.Snapshot, opts Options) *Result {
 	t.specialBackends()
 	t.collectDates()
 	t.collect()
+	t.ticketKeys()
 	opts.Cache.rotate()
 	return t.res
 }
@@ -154,6 +156,7 @@ func newTranslator(snap *snapshot.Snapshot, opts Options) *translator {
 		backendMemo: map[backendMemoKey]string{},
 		certs:       map[string]*ir.Certificate{},
 		cas:         map[string]*ir.CAFile{},
+		crls:        map[string]*ir.CAFile{},
 		routes:      map[*listenerCtx][]*attachedRoute{},
 	}
 	t.res.Status = t.st
@@ -180,6 +183,12 @@ func (t *translator) collect() {
 	}
 	sort.Slice(t.res.Config.CAFiles, func(i, j int) bool {
 		return t.res.Config.CAFiles[i].Path < t.res.Config.CAFiles[j].Path
+	})
+	for _, c := range t.crls {
+		t.res.Config.CRLFiles = append(t.res.Config.CRLFiles, c)
+	}
+	sort.Slice(t.res.Config.CRLFiles, func(i, j int) bool {
+		return t.res.Config.CRLFiles[i].Path < t.res.Config.CRLFiles[j].Path
 	})
 }
 

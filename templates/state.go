@@ -128,6 +128,8 @@ func finishState(st *bundle.State) {
 	}
 	st.Certificates = sortUniq(st.Certificates)
 	st.CAFiles = sortUniq(st.CAFiles)
+	st.CRLFiles = sortUniq(st.CRLFiles)
+	st.DefaultContextFiles = sortUniq(st.DefaultContextFiles)
 	st.Binds = sortUniq(st.Binds)
 	slices.SortFunc(st.CrtLists, func(x, y bundle.CrtList) int { return strings.Compare(x.Path, y.Path) })
 	slices.SortFunc(st.Maps, func(x, y bundle.Map) int { return strings.Compare(x.Path, y.Path) })

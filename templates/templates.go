@@ -151,6 +151,15 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	for _, fe := range cfg.Frontends {
 		if fe.TLS != nil {
 			addCrtList(fe.Name, fe.TLS)
+			if !fe.TLS.StrictSNI {
+				// The catch-all's default certificate line ("!*") is a
+				// context HAProxy 2.6's Runtime API does not update.
+				for _, f := range []string{fe.TLS.ClientCA, fe.TLS.ClientCRL} {
+					if f != "" {
+						st.DefaultContextFiles = append(st.DefaultContextFiles, f)
+					}
+				}
+			}
 		}
 		if fe.Socket == "" {
 			st.Binds = append(st.Binds, bindAddrs(bind, fe.Addresses, fe.Port)...)
@@ -171,6 +180,18 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o644})
 		origins.file(c.Path, c.Origin)
 		st.CAFiles = append(st.CAFiles, c.Path)
+	}
+	for _, c := range cfg.CRLFiles {
+		b.Add(&bundle.File{Path: c.Path, Content: c.PEM, Mode: 0o644})
+		origins.file(c.Path, c.Origin)
+		st.CRLFiles = append(st.CRLFiles, c.Path)
+	}
+	// The keys file's folder is the Bundle's even without keys: a key
+	// file an earlier configuration left is removed.
+	st.Dirs = append(st.Dirs, ir.DirTickets)
+	if k := cfg.TLSTicketKeys; k != nil {
+		b.Add(&bundle.File{Path: k.Path, Content: ticketKeysFile(k.Keys), Mode: 0o600})
+		st.TicketKeys = append(st.TicketKeys, k.Path)
 	}
 	st.Backends = backendsState(cfg.Backends, file)
 	finishState(st)

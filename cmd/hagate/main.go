@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"hagate.io/hagate/controller/agent"
 	"hagate.io/hagate/controller/files"
 	"hagate.io/hagate/controller/pipeline"
 	"hagate.io/hagate/render"
@@ -50,6 +51,7 @@ type renderFlags struct {
 	controllerName string
 	securityLevel  int
 	expiryWarning  time.Duration
+	ticketKeys     string
 }
 
 func newRenderCmd() *cobra.Command {
@@ -75,6 +77,7 @@ OUT is replaced as a whole, and only when rendering succeeds.`,
 	fl.StringVar(&f.controllerName, "controller-name", render.DefaultControllerName, "GatewayClass controllerName to render")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of the HAProxy that will run the configuration (1-5): certificates it would refuse are reported, not written")
 	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a certificate expires its listener's ResolvedRefs message in status.yaml says so (0: never)")
+	fl.StringVar(&f.ticketKeys, "tls-ticket-keys", "", "TLS session-ticket keys file (one base64 key of 48 or 80 bytes a line, oldest first, at least 3): the binds that terminate TLS use its last 3 keys (written to OUT, 0600) and session tickets are on; without it they are off")
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -104,6 +107,13 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		root = out
 	}
 	loaded.Snapshot.Now = time.Now()
+	if f.ticketKeys != "" {
+		keys, err := agent.ReadTicketKeys(f.ticketKeys)
+		if err != nil {
+			return fmt.Errorf("--tls-ticket-keys: %w", err)
+		}
+		loaded.Snapshot.TLSTicketKeys = keys
+	}
 	o, err := pipeline.Render(loaded.Snapshot, pipeline.Options{
 		ControllerName: f.controllerName,
 		ConfigRoot:     root,

@@ -49,6 +49,8 @@ type runFlags struct {
 	threads        int32
 	maxconn        int32
 	accessLog      string
+	ticketKeys     string
+	ticketRotation time.Duration
 }
 
 func newRunCmd() *cobra.Command {
@@ -91,6 +93,8 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
 	fl.Int32Var(&f.maxconn, "haproxy-maxconn", 0, "HAProxy's maxconn (0: HAProxy's default)")
 	fl.StringVar(&f.accessLog, "access-log", string(ir.AccessLogStdout), "HAProxy's access log: stdout, off, a syslog server's IP[:port] (UDP, port 514 by default) or a unix datagram socket path such as /dev/log; lines HAProxy drops are counted in hagate_haproxy_dropped_logs_total and logged")
+	fl.StringVar(&f.ticketKeys, "tls-ticket-keys", "", "TLS session-ticket keys file shared by every bind that terminates TLS, so sessions resume across reloads and on replicas sharing the file (e.g. a mounted Secret): one base64 key (48 or 80 bytes) a line, oldest first, at least 3; created (0600) when missing (default <state-dir>/tls-ticket-keys; off: no session tickets)")
+	fl.DurationVar(&f.ticketRotation, "tls-ticket-rotation", agent.DefaultTicketRotation, "rotate the session-ticket keys (a new key at the end of the file, the oldest dropped, applied through the Runtime API) once the file is this old (0: never; another replica's rotation of a shared file is applied either way)")
 	fl.DurationVar(&f.reloadTimeout, "haproxy-reload-timeout", 30*time.Second, "how long a reload waits for HAProxy's new worker before the apply fails and is retried")
 	return cmd
 }
@@ -145,11 +149,14 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		Threads:        f.threads,
 		Maxconn:        f.maxconn,
 		AccessLog:      accessLog,
+		TicketKeys:     ticketKeysFile(f),
+		TicketRotation: f.ticketRotation,
 	})
 	if err != nil {
 		return err
 	}
 	go a.WatchDroppedLogs(ctx, agent.DefaultDroppedLogsInterval)
+	go a.WatchTicketKeys(ctx, agent.DefaultTicketKeysInterval)
 	m.SetReadiness(a.Ready)
 	m.SetRestarts(a.Restarts)
 	if f.sourceDir != "" {

@@ -71,6 +71,17 @@ type Options struct {
 	// AccessLog is where HAProxy writes its access log (empty: standard
 	// output); WatchDroppedLogs counts the lines it drops.
 	AccessLog ir.AccessLog
+	// TicketKeys is the TLS session-ticket keys file every bind that
+	// terminates TLS uses, so that sessions resume across reloads and on
+	// every replica sharing the file: one base64 key (48 or 80 bytes) a
+	// line, oldest first, at least 3. Created with new keys (0600) when
+	// it does not exist. Empty: no session tickets (no-tls-tickets).
+	TicketKeys string
+	// TicketRotation rotates the keys (one new key at the end, the oldest
+	// dropped, the file rewritten) once the file is that old; 0 never.
+	// WatchTicketKeys does it, and applies the keys another replica
+	// wrote.
+	TicketRotation time.Duration
 }
 
 // Agent renders and applies.
@@ -85,6 +96,7 @@ type Agent struct {
 	// HAProxy refused, the ports found busy).
 	mu      sync.Mutex
 	refused refusals
+	tickets tickets
 	ports   *ports
 
 	// st guards what readiness and metrics read while an apply runs: they

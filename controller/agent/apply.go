@@ -44,6 +44,7 @@ func (a *Agent) render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
 		}
 	}()
 	checkAddresses(snap)
+	a.ticketKeysFill(snap)
 	if a.ports == nil {
 		a.ports = newPorts(a.o.BindAddress)
 	}
@@ -132,6 +133,7 @@ func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.
 }
 
 func (a *Agent) update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, haproxy.Outcome, error) {
+	a.tickets.last = snap
 	out, err := a.render(snap)
 	if err != nil {
 		return nil, haproxy.Outcome{}, err

@@ -52,6 +52,22 @@ func (l *lazyRuntime) CommitCAFile(name string) error {
 	return c.CommitCAFile(name)
 }
 
+func (l *lazyRuntime) SetCrlFile(name, payload string) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.SetCrlFile(name, payload)
+}
+
+func (l *lazyRuntime) CommitCrlFile(name string) error {
+	c, err := l.get()
+	if err != nil {
+		return err
+	}
+	return c.CommitCrlFile(name)
+}
+
 func (l *lazyRuntime) AddCrtListEntry(list string, e models.SslCrtListEntry) error {
 	c, err := l.get()
 	if err != nil {

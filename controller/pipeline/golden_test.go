@@ -63,12 +63,15 @@ package pipeline
 
 import (
 	"bytes"
+	"crypto/ed25519"
 	"crypto/x509"
+	"crypto/x509/pkix"
 	"encoding/base64"
 	"encoding/json"
 	"encoding/pem"
 	"flag"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"sort"
@@ -108,6 +111,11 @@ const (
 	annKey      = "test.hagate.io/cert-key"        // "mismatch": a key of another pair; "rsa": RSA 2048 (default ECDSA P-256); "rsa1024": a weak RSA key
 	annSig      = "test.hagate.io/cert-signature"  // "sha1": signed with ECDSA-SHA1
 	annMore     = "test.hagate.io/cert-more-names" // "N:pattern": N more DNS names, pattern with %d (1..N)
+	// annCRL on a ConfigMap fills ca.crt with a fixed Ed25519 CA (signatures
+	// are deterministic: the golden files stay the same) and ca.crl with
+	// its CRL revoking the serial numbers listed (comma-separated; "" for
+	// none); "foreign": a CRL signed by another CA.
+	annCRL = "test.hagate.io/ca-crl"
 )
 
 func TestGolden(t *testing.T) {
@@ -214,10 +222,12 @@ func goldenIR(t *testing.T, snap *snapshot.Snapshot, o *Output) []byte {
 	for i, c := range res.Config.CAFiles {
 		describe("CAFiles", i, c.PEM)
 	}
+	projectTicketKeys(tree, res.Config)
 	out, err := yaml.Marshal(pruneZero(tree))
 	if err != nil {
 		t.Fatal(err)
 	}
+	noTicketKeys(t, "ir.yaml", out, res.Config)
 	// No PEM, in text or in base64 (how JSON writes bytes), may remain.
 	for _, p := range pems {
 		needles := []string{base64.StdEncoding.EncodeToString(p)}
@@ -299,7 +309,11 @@ func loadGoldenInput(t *testing.T, in string, ca *pki.CA) *snapshot.Snapshot {
 	for _, s := range res.Snapshot.Secrets {
 		fillTestCertificate(t, s, ca)
 	}
+	for _, cm := range res.Snapshot.ConfigMaps {
+		fillTestCRL(t, cm)
+	}
 	res.Snapshot.Now = goldenNow
+	res.Snapshot.TLSTicketKeys = goldenTicketKeys(t, in)
 	return res.Snapshot
 }
 
@@ -363,6 +377,10 @@ func goldenFiles(t *testing.T, b *bundle.Bundle, warnings []string) map[string][
 	out := map[string][]byte{}
 	var pems bytes.Buffer
 	for _, f := range b.Files() {
+		if d, ok := describeTicketKeys(f); ok {
+			pems.WriteString(d)
+			continue
+		}
 		// PEM files (keys, and CA bundles alike) are described, not
 		// copied: no PEM is committed under an out/ folder.
 		if !f.Secret() && !strings.HasSuffix(f.Path, ".pem") {
@@ -451,4 +469,50 @@ func removeEmptyDirs(dir string) {
 	for _, d := range dirs {
 		_ = os.Remove(d) // only succeeds when empty
 	}
+}
+
+// fillTestCRL fills an annCRL ConfigMap (see annCRL).
+func fillTestCRL(t *testing.T, cm *corev1.ConfigMap) {
+	spec, ok := cm.Annotations[annCRL]
+	if !ok {
+		return
+	}
+	ca := func(seed byte, cn string) (*x509.Certificate, ed25519.PrivateKey, []byte) {
+		key := ed25519.NewKeyFromSeed(bytes.Repeat([]byte{seed}, ed25519.SeedSize))
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(int64(seed)), Subject: pkix.Name{CommonName: cn},
+			NotBefore: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC), NotAfter: time.Date(2036, 1, 1, 0, 0, 0, 0, time.UTC),
+			IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageCRLSign}
+		der, err := x509.CreateCertificate(nil, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, _ := x509.ParseCertificate(der)
+		return c, key, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})
+	}
+	cert, key, certPEM := ca(1, "golden CRL CA")
+	signer, signKey := cert, key
+	if spec == "foreign" {
+		signer, signKey, _ = ca(2, "golden other CA")
+		spec = ""
+	}
+	rl := &x509.RevocationList{Number: big.NewInt(1), ThisUpdate: time.Date(2026, 5, 1, 0, 0, 0, 0, time.UTC), NextUpdate: time.Date(2026, 7, 1, 0, 0, 0, 0, time.UTC)}
+	for _, s := range strings.Split(spec, ",") {
+		if s = strings.TrimSpace(s); s == "" {
+			continue
+		}
+		n, ok := new(big.Int).SetString(s, 10)
+		if !ok {
+			t.Fatalf("ConfigMap %s/%s: %s %q: want serial numbers", cm.Namespace, cm.Name, annCRL, s)
+		}
+		rl.RevokedCertificateEntries = append(rl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: n, RevocationTime: rl.ThisUpdate})
+	}
+	der, err := x509.CreateRevocationList(nil, rl, signer, signKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if cm.Data == nil {
+		cm.Data = map[string]string{}
+	}
+	cm.Data["ca.crt"] = string(certPEM)
+	cm.Data["ca.crl"] = string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 }

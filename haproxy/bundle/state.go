@@ -25,10 +25,24 @@ type State struct {
 	Certificates []string
 	// CAFiles are the paths of the CA files, sorted.
 	CAFiles []string
+	// CRLFiles are the paths of the certificate revocation list files,
+	// sorted.
+	CRLFiles []string
+	// DefaultContextFiles are the CA and CRL files a bind's default TLS
+	// context checks client certificates with (a crt-list whose default
+	// line has only a negative filter, "!*"), sorted. HAProxy 2.6's
+	// "commit ssl ca-file" and "commit ssl crl-file" update the contexts
+	// of crt-list lines that select certificates by SNI, not that one
+	// (tried here: the entry shows as Unused and the old CRL keeps being
+	// applied), so a change to these files reloads.
+	DefaultContextFiles []string
 	// CrtLists are the crt-list files with their lines, sorted by path.
 	CrtLists []CrtList
 	// Maps are the map files with their entries, sorted by path.
 	Maps []Map
+	// TicketKeys are the paths of the TLS session-ticket keys files
+	// (tls-ticket-keys): one base64 key a line, oldest first.
+	TicketKeys []string
 	// Binds are the TCP addresses haproxy.cfg binds, each once, sorted,
 	// as "host:port" ("127.0.0.1:443", "[::1]:443", ":::443" for every
 	// IPv4 and IPv6 address); unix sockets are not listed.

@@ -29,6 +29,9 @@ type Config struct {
 	// CAFiles are the CA bundles binds and servers verify peers with,
 	// sorted by path.
 	CAFiles []*CAFile
+	// CRLFiles are the certificate revocation lists (PEM) binds check
+	// client certificates against, sorted by path.
+	CRLFiles []*CAFile
 	// Dates are the validity periods of the certificates and CA bundles
 	// the configuration serves (metrics, alerts), sorted.
 	Dates []CertificateDate
@@ -37,6 +40,9 @@ type Config struct {
 	// and answer 500 to the requests of a backendRef that does not
 	// resolve; written after the others.
 	Closed, Error *Backend
+	// TLSTicketKeys, when set, are the session-ticket keys of the binds
+	// that terminate TLS; nil leaves tickets off (no-tls-tickets).
+	TLSTicketKeys *TicketKeys
 }
 
 // Names of the backends that reach no Service.
@@ -297,6 +303,9 @@ type TLSBind struct {
 	// ClientCA, when set, is the CAFile path client certificates are
 	// verified against (frontend validation, for the whole port).
 	ClientCA string
+	// ClientCRL, when set, is the CRLFile path client certificates are
+	// checked against (revoked ones fail verification).
+	ClientCRL string
 	// ClientOptional accepts connections without a valid client
 	// certificate (AllowInsecureFallback): verification errors are
 	// ignored and passed on in request headers.

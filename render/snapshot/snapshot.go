@@ -58,6 +58,11 @@ type Snapshot struct {
 	// Namespaces are the Namespaces, with their labels, for allowedRoutes
 	// selectors.
 	Namespaces []*corev1.Namespace
+	// TLSTicketKeys are the TLS session-ticket keys, base64, oldest first,
+	// as HAProxy's tls-ticket-keys file holds them; sources that manage a
+	// keys file fill it (the agent, hagate render --tls-ticket-keys).
+	// Empty leaves session tickets off. They are secrets.
+	TLSTicketKeys []string
 }
 
 // ListenAddress is a TCP address listeners bind: an IP address (canonical,

@@ -190,6 +190,25 @@ func (ca *CA) Issue(t testing.TB, o LeafOptions) *Leaf {
 	}
 }
 
+// CRL returns a PEM certificate revocation list of the CA revoking the
+// given leaves (none: an empty list), numbered number, valid from
+// thisUpdate for a week (zero: from an hour ago).
+func (ca *CA) CRL(t testing.TB, number int64, thisUpdate time.Time, revoked ...*Leaf) []byte {
+	t.Helper()
+	if thisUpdate.IsZero() {
+		thisUpdate = time.Now().Add(-time.Hour)
+	}
+	tmpl := &x509.RevocationList{Number: big.NewInt(number), ThisUpdate: thisUpdate, NextUpdate: thisUpdate.Add(7 * 24 * time.Hour)}
+	for _, l := range revoked {
+		tmpl.RevokedCertificateEntries = append(tmpl.RevokedCertificateEntries, x509.RevocationListEntry{SerialNumber: l.Cert.SerialNumber, RevocationTime: thisUpdate})
+	}
+	der, err := x509.CreateRevocationList(rand.Reader, tmpl, ca.Cert, ca.Key)
+	if err != nil {
+		t.Fatalf("pki: CRL: %v", err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der})
+}
+
 // CombinedPEM returns the chain followed by the key: the single-file form
 // HAProxy's crt and crt-list expect.
 func (l *Leaf) CombinedPEM() []byte {
