@@ -42,17 +42,7 @@ func (t *translator) loadCRL(group, kind, ns, name, fromKind, fromNS string, cas
 	if !ok {
 		return nil, nil, nil
 	}
-	var issuers []*x509.Certificate
-	for rest := cas; ; {
-		var b *pem.Block
-		b, rest = pem.Decode(rest)
-		if b == nil {
-			break
-		}
-		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
-			issuers = append(issuers, c)
-		}
-	}
+	issuers := pemCertificates(cas)
 	var out bytes.Buffer
 	var lists []*x509.RevocationList
 	for rest := []byte(data); ; {
@@ -111,6 +101,24 @@ func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name str
 		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s %v.", where, caKey, err)}
 	}
 	return out, nil
+}
+
+// pemCertificates are the certificates of a PEM bundle that parse.
+func pemCertificates(data []byte) []*x509.Certificate {
+	var out []*x509.Certificate
+	for {
+		var b *pem.Block
+		b, data = pem.Decode(data)
+		if b == nil {
+			return out
+		}
+		if b.Type != "CERTIFICATE" {
+			continue
+		}
+		if c, err := x509.ParseCertificate(b.Bytes); err == nil {
+			out = append(out, c)
+		}
+	}
 }
 
 // caPEM parses PEM CA certificates and re-encodes them: nothing but

@@ -3,7 +3,6 @@ package render
 import (
 	"crypto/rsa"
 	"crypto/x509"
-	"encoding/pem"
 	"fmt"
 	"math"
 	"sort"
@@ -123,18 +122,10 @@ func (t *translator) collectDates() {
 // earliest is the certificate of a PEM bundle that expires first.
 func earliest(data []byte) *x509.Certificate {
 	var first *x509.Certificate
-	for {
-		var b *pem.Block
-		b, data = pem.Decode(data)
-		if b == nil {
-			return first
-		}
-		if b.Type != "CERTIFICATE" {
-			continue
-		}
-		c, err := x509.ParseCertificate(b.Bytes)
-		if err == nil && (first == nil || c.NotAfter.Before(first.NotAfter)) {
+	for _, c := range pemCertificates(data) {
+		if first == nil || c.NotAfter.Before(first.NotAfter) {
 			first = c
 		}
 	}
+	return first
 }
