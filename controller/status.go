@@ -59,6 +59,8 @@ var SupportedFeatures = []features.FeatureName{
 	features.SupportHTTPRoutePathRewrite,
 	features.SupportHTTPRoutePortRedirect,
 	features.SupportHTTPRouteQueryParamMatching,
+	features.SupportHTTPRouteRequestTimeout,
+	features.SupportHTTPRouteBackendTimeout,
 	features.SupportHTTPRouteResponseHeaderModification,
 	features.SupportHTTPRouteSchemeRedirect,
 	features.SupportReferenceGrant,

@@ -173,6 +173,7 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 				r.Name = key
 				r.BackendByMap = onlyBackend(r)
 				rules[key] = r
+				t.ruleTimeouts(r)
 			}
 			// A rule that only sends to its one backend is found as that
 			// backend: no rule-to-backend lookup per request.
@@ -225,7 +226,7 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 // its one (resolved) backend: no redirect, rewrite, CORS or header filter
 // of its own or of the backend's share.
 func onlyBackend(r *ir.Rule) bool {
-	return r.Redirect == nil && r.Rewrite == nil && r.CORS == nil && r.RequestHeaders == nil && r.ResponseHeaders == nil &&
+	return r.Redirect == nil && r.Rewrite == nil && r.CORS == nil && r.RequestHeaders == nil && r.ResponseHeaders == nil && r.Timeout == "" &&
 		len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
 		r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil
 }

@@ -27,6 +27,8 @@ type compiledRule struct {
 	redirect *gwapiv1.HTTPRequestRedirectFilter
 	rewrite  *gwapiv1.HTTPURLRewriteFilter
 	cors     *ir.CORS
+	// timeout is the server timeout of rules[].timeouts ("" when none).
+	timeout string
 	// prefixes are the PathPrefix values of the matches, for a
 	// ReplacePrefixMatch redirect or rewrite.
 	prefixes []string
@@ -158,6 +160,11 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 	}
 	if cr.redirect != nil && cr.rewrite != nil {
 		return nil, fmt.Errorf("a rule cannot have both a RequestRedirect and a URLRewrite filter")
+	}
+	if rule.Timeouts != nil {
+		if cr.timeout, err = compileTimeouts(rule.Timeouts); err != nil {
+			return nil, err
+		}
 	}
 	cr.prefixes = prefixMatches
 	for k, br := range rule.BackendRefs {

@@ -17,6 +17,7 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 		Origin:          cr.origin,
 		RequestHeaders:  cr.reqHdr,
 		ResponseHeaders: cr.respHdr,
+		Timeout:         cr.timeout,
 	}
 	if cr.redirect == nil {
 		for _, b := range cr.backends {

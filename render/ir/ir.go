@@ -396,6 +396,9 @@ type Rule struct {
 	ResponseHeaders *HeaderModifier
 	// Backends share the requests by weight. Empty: the rule answers 500.
 	Backends []WeightedBackend
+	// Timeout is the rule's server timeout (rules[].timeouts), an HAProxy
+	// duration; its backends apply it. Empty: the defaults'.
+	Timeout string
 	// BackendByMap: the rule does nothing but send requests to its one
 	// backend (no redirect, rewrite, CORS or header filter); the map
 	// entries and matches that select it give that backend's name, and
@@ -531,6 +534,17 @@ type Backend struct {
 	Comment string
 	// Servers are the ready endpoints, sorted by address.
 	Servers []Server
+	// Timeouts are the server timeouts of route rules that send here
+	// (rules[].timeouts), sorted by rule.
+	Timeouts []RuleTimeout
+}
+
+// RuleTimeout is the server timeout of the requests of one rule.
+type RuleTimeout struct {
+	// Rule is the rule's name (its txn.rule value).
+	Rule string
+	// Server is an HAProxy duration ("500ms", "2s", "24d": none).
+	Server string
 }
 
 // UpstreamTLS is how servers of a backend speak TLS.

@@ -82,10 +82,18 @@ type Echo struct {
 }
 
 // Handler answers every request with 200, Content-Type application/json and
-// the request as an Echo. Use it to build other backends (TLS, HTTP/2) with
-// net/http/httptest.
+// the request as an Echo, after the query parameter delay (a Go duration,
+// at most 30s) when given, as the conformance suite's echo backend does.
+// Use it to build other backends (TLS, HTTP/2) with net/http/httptest.
 func Handler(name string) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if d, err := time.ParseDuration(r.URL.Query().Get("delay")); err == nil && d > 0 {
+			select {
+			case <-time.After(min(d, 30*time.Second)):
+			case <-r.Context().Done():
+				return
+			}
+		}
 		body, err := json.Marshal(Echo{
 			Name:     name,
 			Method:   r.Method,
