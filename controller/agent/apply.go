@@ -133,7 +133,6 @@ func (a *Agent) Update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.
 }
 
 func (a *Agent) update(ctx context.Context, snap *snapshot.Snapshot) (*pipeline.Output, haproxy.Outcome, error) {
-	a.tickets.last = snap
 	out, err := a.render(snap)
 	if err != nil {
 		return nil, haproxy.Outcome{}, err

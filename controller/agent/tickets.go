@@ -54,8 +54,9 @@ type tickets struct {
 	// readProblem and rotateProblem are the last problems logged
 	// (each is logged once, until it is gone).
 	readProblem, rotateProblem string
-	// last is the Snapshot of the last update (guarded by Agent.mu):
-	// applied again with new keys when only the keys change.
+	// last is the Snapshot last rendered (guarded by Agent.mu, which
+	// renders hold): applied again with new keys when only the keys
+	// change.
 	last *snapshot.Snapshot
 }
 
@@ -63,11 +64,13 @@ type tickets struct {
 // keys file, which is created with new keys when it does not exist. A
 // file that cannot be used keeps the last good keys (none: tickets off),
 // and the problem is logged once. Nothing when the agent has no keys file.
+// Called by renders, with Agent.mu held.
 func (a *Agent) ticketKeysFill(snap *snapshot.Snapshot) {
 	if a.o.TicketKeys == "" {
 		return
 	}
 	t := &a.tickets
+	t.last = snap
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	a.readTicketKeysLocked()
