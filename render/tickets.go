@@ -9,9 +9,9 @@ import (
 	"hagate.io/hagate/render/ir"
 )
 
-// TicketKeySizes are the sizes of a TLS session-ticket key HAProxy takes:
+// ticketKeySizes are the sizes of a TLS session-ticket key HAProxy takes:
 // 48 bytes (AES-128) or 80 bytes (AES-256, what hagate generates).
-var TicketKeySizes = []int{48, 80}
+var ticketKeySizes = []int{48, 80}
 
 // GeneratedTicketKeySize is the size of the keys hagate generates (AES-256).
 const GeneratedTicketKeySize = 80
@@ -83,7 +83,7 @@ func canonicalTicketKey(s string) (string, error) {
 }
 
 func validTicketKeySize(n int) bool {
-	for _, s := range TicketKeySizes {
+	for _, s := range ticketKeySizes {
 		if n == s {
 			return true
 		}

@@ -4,7 +4,10 @@
 //
 //   - haproxy.cfg, crt-lists/, maps/: the files HAProxy reads;
 //   - pem-files.txt: the PEM files (certificates with their keys, CA
-//     bundles), described, never copied;
+//     bundles) and the TLS session-ticket keys file, described, never
+//     copied (an input with the line "# test: tls-ticket-keys" renders
+//     with a fixed set of dummy ticket keys, as the agent gives render
+//     its keys);
 //   - status.yaml: the status of every object;
 //   - ir.yaml: the render/ir.Config templates turned into those files, as
 //     YAML (fields in alphabetical order, fields at their zero value left
