@@ -49,7 +49,8 @@ type tickets struct {
 	// keys are the last good keys of the file; nil before any (tickets
 	// stay off).
 	keys []string
-	// rendered are the keys the last render used.
+	// rendered are the keys the last render used (nil after a failed
+	// apply of new keys: the watcher tries again).
 	rendered []string
 	// readProblem and rotateProblem are the last problems logged
 	// (each is logged once, until it is gone).
@@ -180,6 +181,11 @@ func (a *Agent) applyTicketKeys(ctx context.Context) {
 		return
 	}
 	if err != nil {
+		// Not applied: the next check tries again, even when the file
+		// does not change.
+		a.tickets.mu.Lock()
+		a.tickets.rendered = nil
+		a.tickets.mu.Unlock()
 		a.o.Log.Error(err, "applying the new TLS session-ticket keys failed; HAProxy keeps the last good configuration, tried again at the next check", "action", res.Action)
 		return
 	}
