@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
 	"github.com/google/renameio/v2"
@@ -194,9 +195,11 @@ func (a *Agent) applyTicketKeys(ctx context.Context) {
 	}
 }
 
-// readTicketKeys reads a keys file: its keys and modification time.
+// readTicketKeys reads a keys file: its keys and modification time. It
+// never blocks on a FIFO or device (opened non-blocking, refused unless a
+// regular file).
 func readTicketKeys(path string) ([]string, time.Time, error) {
-	f, err := os.Open(path)
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, time.Time{}, err
 	}

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -195,6 +196,29 @@ func TestTicketKeysBadFile(t *testing.T) {
 	}
 	if keys := fill(a); len(keys) != 3 || slices.Equal(keys, good) {
 		t.Error("a deleted file is not created again with new keys")
+	}
+}
+
+// A FIFO (or a device) at the path is refused, never read: reading
+// would block.
+func TestTicketKeysFIFO(t *testing.T) {
+	file := filepath.Join(t.TempDir(), "tls-ticket-keys")
+	if err := syscall.Mkfifo(file, 0o600); err != nil {
+		t.Skip(err)
+	}
+	done := make(chan error, 1)
+	go func() { _, err := ReadTicketKeys(file); done <- err }()
+	select {
+	case err := <-done:
+		if err == nil {
+			t.Error("a FIFO was taken as a keys file")
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("reading a FIFO blocks")
+	}
+	a, _ := ticketAgent(t, file, time.Hour)
+	if keys := fill(a); keys != nil {
+		t.Error("keys from a FIFO")
 	}
 }
 
