@@ -79,7 +79,7 @@ type Options struct {
 	// Gateway's addresses come from the render (its Service).
 	Provisioned bool
 	// Batch is how long a change waits for the changes that come with it
-	// (kubectl apply of many objects) before one render; default 200ms.
+	// (kubectl apply of many objects) before one render; default 50ms.
 	Batch time.Duration
 }
 
@@ -97,7 +97,7 @@ func Run(ctx context.Context, o Options) error {
 		o.ControllerName = render.DefaultControllerName
 	}
 	if o.Batch == 0 {
-		o.Batch = 200 * time.Millisecond
+		o.Batch = 50 * time.Millisecond
 	}
 	if o.Resync == 0 {
 		// A replica that becomes leader writes statuses at the latest
