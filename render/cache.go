@@ -16,6 +16,36 @@ import (
 type Cache struct {
 	mu        sync.Mutex
 	cur, prev map[[32]byte]*certResult
+	// signed remembers signedByNext by leaf (the chains of cached
+	// results are the same pointers from one translation to the next).
+	signed, signedPrev map[*x509.Certificate]bool
+}
+
+// signedByNext reports whether a chain's leaf is signed by the next
+// certificate of the chain (true for a lone leaf): a signature check per
+// certificate, once per certificate with a Cache.
+func (c *Cache) signedByNext(chain []*x509.Certificate) bool {
+	check := func() bool { return len(chain) < 2 || chain[0].CheckSignatureFrom(chain[1]) == nil }
+	if c == nil {
+		return check()
+	}
+	leaf := chain[0]
+	c.mu.Lock()
+	ok, found := c.signed[leaf]
+	if !found {
+		ok, found = c.signedPrev[leaf]
+	}
+	c.mu.Unlock()
+	if !found {
+		ok = check()
+	}
+	c.mu.Lock()
+	if c.signed == nil {
+		c.signed = map[*x509.Certificate]bool{}
+	}
+	c.signed[leaf] = ok
+	c.mu.Unlock()
+	return ok
 }
 
 // certResult is the outcome of certificateFile.
@@ -77,5 +107,6 @@ func (c *Cache) rotate() {
 	}
 	c.mu.Lock()
 	c.prev, c.cur = c.cur, map[[32]byte]*certResult{}
+	c.signedPrev, c.signed = c.signed, map[*x509.Certificate]bool{}
 	c.mu.Unlock()
 }

@@ -45,7 +45,7 @@ func (t *translator) certificateNotes(where string, chain []*x509.Certificate) [
 		days := int(math.Ceil(left.Hours() / 24))
 		notes = append(notes, fmt.Sprintf("The certificate in Secret %s expires on %s (in %d day(s)); renew it.", where, day, days))
 	}
-	if len(chain) > 1 && leaf.CheckSignatureFrom(chain[1]) != nil {
+	if !t.opts.Cache.signedByNext(chain) {
 		notes = append(notes, fmt.Sprintf("The certificate in Secret %s is not signed by the next certificate of its chain (%s); clients may not verify it.", where, chain[1].Subject))
 	}
 	if k, ok := leaf.PublicKey.(*rsa.PublicKey); ok && k.N.BitLen() < 2048 {
