@@ -223,10 +223,10 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 }
 
 // onlyBackend reports whether a rule does nothing but send requests to
-// its one (resolved) backend: no redirect, rewrite, CORS or header filter
-// of its own or of the backend's share.
+// its one (resolved) backend: no redirect, rewrite, CORS, header filter
+// or mirror of its own or of the backend's share.
 func onlyBackend(r *ir.Rule) bool {
-	return r.Redirect == nil && r.Rewrite == nil && r.CORS == nil && r.RequestHeaders == nil && r.ResponseHeaders == nil && r.Timeout == "" &&
+	return r.Redirect == nil && r.Rewrite == nil && r.CORS == nil && r.RequestHeaders == nil && r.ResponseHeaders == nil && r.Timeout == "" && len(r.Mirrors) == 0 &&
 		len(r.Backends) == 1 && r.Backends[0].Backend != "" &&
 		r.Backends[0].RequestHeaders == nil && r.Backends[0].ResponseHeaders == nil
 }

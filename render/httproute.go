@@ -33,6 +33,8 @@ type compiledRule struct {
 	// ReplacePrefixMatch redirect or rewrite.
 	prefixes []string
 	backends []resolvedBackend
+	// mirrors are the RequestMirror filters, in filter order.
+	mirrors []mirrorRef
 	// grpc ranks the matches of a GRPCRoute rule (nil for HTTPRoute).
 	grpc []grpcRank
 }
@@ -81,6 +83,11 @@ func (t *translator) compileRules(r *route, n int, compile func(int) (*compiledR
 		for _, b := range cr.backends {
 			if b.problem != nil && r.refProblem == nil {
 				r.refProblem = b.problem
+			}
+		}
+		for _, m := range cr.mirrors {
+			if m.problem != nil && r.refProblem == nil {
+				r.refProblem = m.problem
 			}
 		}
 		r.rules = append(r.rules, cr)
@@ -151,8 +158,12 @@ func (t *translator) compileHTTPRule(r *gwapiv1.HTTPRoute, i int) (*compiledRule
 			}
 		case gwapiv1.HTTPRouteFilterCORS:
 			cr.cors, err = compileCORS(f.CORS)
+		case gwapiv1.HTTPRouteFilterRequestMirror:
+			var m mirrorRef
+			m, err = t.compileMirror(kindHTTPRoute, r.Namespace, f.RequestMirror)
+			cr.mirrors = append(cr.mirrors, m)
 		default:
-			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS are)", f.Type)
+			err = fmt.Errorf("filter type %q is not supported (RequestHeaderModifier, ResponseHeaderModifier, RequestRedirect, URLRewrite, CORS, RequestMirror are)", f.Type)
 		}
 		if err != nil {
 			return nil, err

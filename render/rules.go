@@ -31,6 +31,10 @@ func (t *translator) frontendRule(cr *compiledRule, l *listenerCtx) *ir.Rule {
 			r.Backends = append(r.Backends, wb)
 		}
 	}
+	if cr.redirect == nil {
+		// Mirrors copy forwarded requests: a redirect forwards none.
+		r.Mirrors = t.ruleMirrors(cr, l.g)
+	}
 	if f := cr.redirect; f != nil {
 		rd := &ir.Redirect{Code: 302}
 		if f.StatusCode != nil {

@@ -78,6 +78,8 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"crtListPath":      crtListPath,
 	"mapPath":          mapPath,
 	"systemCA":         func() string { return ir.SystemCA },
+	"mirrorScript":     func() string { return ir.MirrorScript },
+	"mirrorFrontend":   func() string { return ir.MirrorFrontend },
 	"sniCond":          sniCond,
 	"tcpBackends": func(c *ir.Config) bool {
 		for _, b := range c.Backends {
@@ -193,6 +195,7 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 		b.Add(&bundle.File{Path: k.Path, Content: ticketKeysFile(k.Keys), Mode: 0o600})
 		st.TicketKeys = append(st.TicketKeys, k.Path)
 	}
+	addMirroring(b, cfg)
 	st.Backends = backendsState(cfg.Backends, file)
 	finishState(st)
 	return &Output{Bundle: b, Origins: origins}, nil
@@ -590,13 +593,13 @@ func weightedBackends(bs []ir.WeightedBackend) []weightedChoice {
 
 // requestRules are the rules that write http-request lines of their
 // own: a redirect, a rewrite, CORS, request headers (the rule's or a
-// share's), the 500 of a rule without backends, or the draw between
-// several backends. The others (most rules, whose backend is found by
+// share's), the 500 of a rule without backends, the draw between
+// several backends, or mirrors. The others (most rules, whose backend is found by
 // map) write none, and the template does not visit them.
 func requestRules(rules []*ir.Rule) []*ir.Rule {
 	return filterRules(rules, func(r *ir.Rule) bool {
 		return r.Redirect != nil || r.Rewrite != nil || r.CORS != nil || r.RequestHeaders != nil ||
-			backendRequestHeaders(r.Backends) || len(r.Backends) != 1
+			backendRequestHeaders(r.Backends) || len(r.Backends) != 1 || len(r.Mirrors) > 0
 	})
 }
 

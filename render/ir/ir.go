@@ -43,6 +43,8 @@ type Config struct {
 	// TLSTicketKeys, when set, are the session-ticket keys of the binds
 	// that terminate TLS; nil leaves tickets off (no-tls-tickets).
 	TLSTicketKeys *TicketKeys
+	// Mirroring, when set, mirrors requests (rules with Mirrors).
+	Mirroring *Mirroring
 }
 
 // Names of the backends that reach no Service.
@@ -399,6 +401,9 @@ type Rule struct {
 	// Timeout is the rule's server timeout (rules[].timeouts), an HAProxy
 	// duration; its backends apply it. Empty: the defaults'.
 	Timeout string
+	// Mirrors copy the rule's forwarded requests to other backends
+	// (RequestMirror filters), in filter order.
+	Mirrors []Mirror
 	// BackendByMap: the rule does nothing but send requests to its one
 	// backend (no redirect, rewrite, CORS or header filter); the map
 	// entries and matches that select it give that backend's name, and
@@ -537,6 +542,10 @@ type Backend struct {
 	// Timeouts are the server timeouts of route rules that send here
 	// (rules[].timeouts), sorted by rule.
 	Timeouts []RuleTimeout
+	// MirrorTimeout, when set, marks a backend of mirrored copies only
+	// (see Mirroring): its connect and server timeouts, an HAProxy
+	// duration.
+	MirrorTimeout string
 }
 
 // RuleTimeout is the server timeout of the requests of one rule.
