@@ -175,6 +175,7 @@ func TestConformance(t *testing.T) {
 		API:              &harness.API{Host: strings.TrimPrefix(cluster.Config.Host, "https://"), CAData: cluster.Config.CAData, ServerName: "kubernetes"},
 		LoadBalancerPool: loadBalancerPool,
 	}
+	node.KubeletCert, node.KubeletKey = cluster.KubeletServing()
 	var wg sync.WaitGroup
 	runCtx, stopRun := context.WithCancel(ctx)
 	wg.Add(1)

@@ -59,7 +59,8 @@ type Host interface {
 // (only the coredns Pod of the base manifests, used by UDPRoute tests).
 const EchoImage = "gateway-api/echo-basic"
 
-// NodeName is the node every Pod is bound to (there is no Node object).
+// NodeName is the node every Pod is bound to. Its Node object exists only
+// when Node serves the kubelet's log endpoint (KubeletCert, kubelet.go).
 const NodeName = "hagate-conformance-node"
 
 const (
@@ -99,7 +100,11 @@ type Node struct {
 	// LoadBalancerPool holds the addresses the load balancer stand-in
 	// gives Services that ask for them (see loadbalancer.go).
 	LoadBalancerPool netip.Prefix
-	Log              logr.Logger
+	// KubeletCert and KubeletKey, when set, are the certificate and key
+	// the API server trusts kubelets with: Node then serves the echo-basic
+	// Pods' logs as a kubelet does (kubelet.go).
+	KubeletCert, KubeletKey string
+	Log                     logr.Logger
 
 	proxy apiProxy
 
@@ -135,6 +140,11 @@ func (n *Node) Run(ctx context.Context) {
 	}
 	defer n.stopAll()
 	defer n.proxy.close()
+	if n.KubeletCert != "" {
+		if err := n.startKubelet(ctx); err != nil {
+			n.Log.Error(err, "kubelet log endpoint not started: Pod logs cannot be read")
+		}
+	}
 	t := time.NewTicker(pollInterval)
 	defer t.Stop()
 	for {
@@ -482,7 +492,10 @@ func (n *Node) start(ctx context.Context, p *corev1.Pod) (*pod, error) {
 		}
 		cmd := exec.Command("ip", "netns", "exec", h.NetnsName(), n.EchoBasic)
 		cmd.Env = env
-		cmd.Stdout, cmd.Stderr = logf, logf
+		// Each line with its time, as a container runtime keeps logs
+		// (the kubelet endpoint filters on it).
+		stamped := newStampWriter(logf)
+		cmd.Stdout, cmd.Stderr = stamped, stamped
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
 		if err := cmd.Start(); err != nil {
 			logf.Close()

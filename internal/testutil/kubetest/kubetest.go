@@ -268,6 +268,9 @@ func start(ctx context.Context, log io.Writer, apiserver string) (c *Cluster, er
 	if err != nil {
 		return c, err
 	}
+	if err := writeKubeletCert(pki); err != nil {
+		return c, err
+	}
 	ports, err := freePorts(3)
 	if err != nil {
 		return c, err
@@ -309,6 +312,9 @@ func start(ctx context.Context, log io.Writer, apiserver string) (c *Cluster, er
 		// kubernetes Service's endpoints, and validation refuses loopback
 		// addresses there: an error every few seconds. Nothing needs it.
 		"--endpoint-reconciler-type", "none",
+		// Pod logs and the like come from a kubelet stand-in, if any
+		// (KubeletServing).
+		"--kubelet-certificate-authority", filepath.Join(pki, kubeletCert),
 	}
 	if err := c.run(dir, "kube-apiserver", apiserver, c.apiserverArgs...); err != nil {
 		return c, err
