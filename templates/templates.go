@@ -10,6 +10,7 @@ import (
 	"bytes"
 	"embed"
 	"fmt"
+	"net"
 	"net/netip"
 	"path"
 	"slices"
@@ -40,6 +41,10 @@ type Options struct {
 	// AccessLog is where HAProxy writes its access log
 	// (ir.ParseAccessLog); empty means ir.AccessLogStdout.
 	AccessLog ir.AccessLog
+	// MetricsAddress, when set ("host:port", ":port"), is where HAProxy's
+	// own Prometheus exporter answers /metrics (its frontends, backends
+	// and servers), on a port of its own.
+	MetricsAddress string
 }
 
 // sniCond is the condition "the SNI is this route's": the ClientHello's on
@@ -119,6 +124,11 @@ func Render(cfg *ir.Config, opts Options) (*Output, error) {
 	}
 	if err := opts.AccessLog.Valid(); err != nil {
 		return nil, fmt.Errorf("render templates: %w", err)
+	}
+	if opts.MetricsAddress != "" {
+		if _, port, err := net.SplitHostPort(opts.MetricsAddress); err != nil || port == "" || strings.ContainsAny(opts.MetricsAddress, " \t\r\n#'\"\\$") {
+			return nil, fmt.Errorf("render templates: metrics address %q is not host:port", opts.MetricsAddress)
+		}
 	}
 	file := func(p string) string { return path.Join(opts.ConfigRoot, p) }
 	t, err := tmpl.Clone()

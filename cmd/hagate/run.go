@@ -44,6 +44,7 @@ type runFlags struct {
 	leaderNS       string
 	securityLevel  int
 	expiryWarning  time.Duration
+	haproxyMetrics string
 	reloadTimeout  time.Duration
 	provisioned    bool
 	threads        int32
@@ -88,6 +89,7 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
+	fl.StringVar(&f.haproxyMetrics, "haproxy-metrics-address", "", "where HAProxy's own Prometheus exporter answers /metrics (its frontends, backends and servers), as host:port or :port, on a port of its own (default: off)")
 	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a served certificate expires its listener's ResolvedRefs message says so and (Kubernetes) a Warning event is written on its Gateway or ListenerSet, once a day (0: never)")
 	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
 	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
@@ -134,23 +136,24 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		log.Info("serving metrics", "address", addr.String())
 	}
 	a, err := agent.New(agent.Options{
-		StateDir:       f.stateDir,
-		ConfigDir:      f.configDir,
-		MasterSocket:   f.masterSocket,
-		HAProxyBinary:  f.haproxyBin,
-		BindAddress:    f.bindAddress,
-		ControllerName: f.controllerName,
-		Log:            log,
-		Metrics:        m,
-		SecurityLevel:  f.securityLevel,
-		ExpiryWarning:  expiryOption(f.expiryWarning),
-		ReloadTimeout:  f.reloadTimeout,
-		Provisioned:    f.provisioned,
-		Threads:        f.threads,
-		Maxconn:        f.maxconn,
-		AccessLog:      accessLog,
-		TicketKeys:     ticketKeysFile(f),
-		TicketRotation: f.ticketRotation,
+		StateDir:              f.stateDir,
+		ConfigDir:             f.configDir,
+		MasterSocket:          f.masterSocket,
+		HAProxyBinary:         f.haproxyBin,
+		BindAddress:           f.bindAddress,
+		ControllerName:        f.controllerName,
+		Log:                   log,
+		Metrics:               m,
+		SecurityLevel:         f.securityLevel,
+		ExpiryWarning:         expiryOption(f.expiryWarning),
+		ReloadTimeout:         f.reloadTimeout,
+		HAProxyMetricsAddress: f.haproxyMetrics,
+		Provisioned:           f.provisioned,
+		Threads:               f.threads,
+		Maxconn:               f.maxconn,
+		AccessLog:             accessLog,
+		TicketKeys:            ticketKeysFile(f),
+		TicketRotation:        f.ticketRotation,
 	})
 	if err != nil {
 		return err

@@ -68,6 +68,9 @@ type Options struct {
 	SecurityLevel int
 	// ExpiryWarning: see render.Options.
 	ExpiryWarning time.Duration
+	// HAProxyMetricsAddress, when set, is where HAProxy's Prometheus
+	// exporter answers /metrics (templates.Options.MetricsAddress).
+	HAProxyMetricsAddress string
 	// AccessLog is where HAProxy writes its access log (empty: standard
 	// output); WatchDroppedLogs counts the lines it drops.
 	AccessLog ir.AccessLog

@@ -84,6 +84,8 @@ func (a *Agent) pipeline(snap *snapshot.Snapshot, refused map[ir.Origin]string) 
 		ExpiryWarning:  a.o.ExpiryWarning,
 		Threads:        a.o.Threads,
 		Maxconn:        a.o.Maxconn,
+		AccessLog:      a.o.AccessLog,
+		MetricsAddress: a.o.HAProxyMetricsAddress,
 	})
 }
 
@@ -206,7 +208,8 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		}
 		if err := a.engine.InstallExisting(ctx); err != nil {
 			a.o.Log.Info("no usable configuration on disk; HAProxy starts without listeners until the wanted one is accepted", "reason", err.Error())
-			empty, err := templates.Render(&ir.Config{}, templates.Options{ConfigRoot: a.o.ConfigDir, BindAddress: a.o.BindAddress, Threads: a.o.Threads, Maxconn: a.o.Maxconn})
+			empty, err := templates.Render(&ir.Config{}, templates.Options{ConfigRoot: a.o.ConfigDir, BindAddress: a.o.BindAddress, Threads: a.o.Threads, Maxconn: a.o.Maxconn,
+				AccessLog: a.o.AccessLog, MetricsAddress: a.o.HAProxyMetricsAddress})
 			if err != nil {
 				return out, res, err
 			}

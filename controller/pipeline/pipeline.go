@@ -38,8 +38,11 @@ type Options struct {
 	// Provisioned and ExpiryWarning: see render.Options.
 	Provisioned   bool
 	ExpiryWarning time.Duration
-	// Threads and Maxconn: see templates.Options.
+	// Threads, Maxconn, AccessLog and MetricsAddress: see
+	// templates.Options.
 	Threads, Maxconn int32
+	AccessLog        ir.AccessLog
+	MetricsAddress   string
 	// StatusReport makes Render build status.yaml (Output.StatusYAML);
 	// otherwise it is left nil, and StatusReport builds it when wanted
 	// (off the path of a change going live).
@@ -67,7 +70,8 @@ type Output struct {
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel,
 		Refused: o.Refused, Provisioned: o.Provisioned, ExpiryWarning: o.ExpiryWarning})
-	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress, Threads: o.Threads, Maxconn: o.Maxconn})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress, Threads: o.Threads, Maxconn: o.Maxconn,
+		AccessLog: o.AccessLog, MetricsAddress: o.MetricsAddress})
 	if err != nil {
 		return nil, err
 	}

@@ -44,6 +44,9 @@ const (
 	HagateBin    = "/usr/local/bin/hagate"
 	HAProxyStart = "/usr/local/bin/haproxy-start"
 	MetricsPort  = 9090
+	// HAProxyMetricsPort is where the data plane's HAProxy serves its
+	// Prometheus exporter (/metrics), unless a listener uses that port.
+	HAProxyMetricsPort = 8405
 )
 
 // Options are what the control plane knows beyond the Gateway and its
@@ -259,8 +262,13 @@ func deployment(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMe
 		args = append(args, "--access-log="+p.AccessLog.String())
 	}
 	var ports []corev1.ContainerPort
-	for _, port := range ListenerPorts(gw, o.ListenerSetPorts...) {
+	listenerPorts := ListenerPorts(gw, o.ListenerSetPorts...)
+	for _, port := range listenerPorts {
 		ports = append(ports, corev1.ContainerPort{Name: portName(port), ContainerPort: port, Protocol: corev1.ProtocolTCP})
+	}
+	if !slices.Contains(listenerPorts, HAProxyMetricsPort) {
+		args = append(args, "--haproxy-metrics-address=:"+strconv.Itoa(HAProxyMetricsPort))
+		ports = append(ports, corev1.ContainerPort{Name: "haproxy-metrics", ContainerPort: HAProxyMetricsPort, Protocol: corev1.ProtocolTCP})
 	}
 	restricted := &corev1.SecurityContext{
 		AllowPrivilegeEscalation: new(false),

@@ -676,8 +676,13 @@ func TestBuildPorts(t *testing.T) {
 	for _, p := range container(t, dp.Deployment, "haproxy").Ports {
 		got = append(got, fmt.Sprintf("%s %d %s", p.Name, p.ContainerPort, p.Protocol))
 	}
-	if want := []string{"port-80 80 TCP", "port-443 443 TCP", "port-8443 8443 TCP"}; !slices.Equal(got, want) {
+	// The Service exposes the listeners only; HAProxy's own metrics port
+	// is declared on its container, for scraping the Pod.
+	if want := []string{"port-80 80 TCP", "port-443 443 TCP", "port-8443 8443 TCP", "haproxy-metrics 8405 TCP"}; !slices.Equal(got, want) {
 		t.Errorf("haproxy container ports %v, want %v", got, want)
+	}
+	if !slices.Contains(agentArgs(t, dp.Deployment), "--haproxy-metrics-address=:8405") {
+		t.Errorf("agent args %v lack --haproxy-metrics-address=:8405", agentArgs(t, dp.Deployment))
 	}
 	if ports := ListenerPorts(&gwapiv1.Gateway{}); len(ports) != 0 {
 		t.Errorf("ListenerPorts of no listeners = %v", ports)
