@@ -175,7 +175,10 @@ func eventually(d time.Duration, cond func() bool) (time.Duration, bool) {
 	return time.Since(start), cond()
 }
 
-func startRun(t *testing.T) *runEnv {
+func startRun(t *testing.T) *runEnv { return startRunWith(t, nil) }
+
+// startRunWith is startRun with agent options changed by opts.
+func startRunWith(t *testing.T, opts func(*agent.Options)) *runEnv {
 	e := &runEnv{t: t, dir: t.TempDir(), state: t.TempDir(), ca: pki.NewCA(t, "run CA"),
 		http: haproxytest.FreePort(t), https: haproxytest.FreePort(t), m: metrics.New(), done: make(chan struct{})}
 	e.secret("default-cert", e.ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}}))
@@ -194,7 +197,11 @@ func startRun(t *testing.T) *runEnv {
 			t.Log(obj)
 		}
 	}, funcr.Options{})
-	a, err := agent.New(agent.Options{StateDir: e.state, HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1", Log: log, Metrics: e.m, HAProxyOutput: io.Discard})
+	o := agent.Options{StateDir: e.state, HAProxyBinary: haproxytest.Binary(t), BindAddress: "127.0.0.1", Log: log, Metrics: e.m, HAProxyOutput: io.Discard}
+	if opts != nil {
+		opts(&o)
+	}
+	a, err := agent.New(o)
 	if err != nil {
 		t.Fatal(err)
 	}
