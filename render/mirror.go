@@ -19,7 +19,8 @@ import (
 // The limits of mirroring, the same for every configuration (README,
 // "Request mirroring").
 const (
-	// mirrorMaxInFlight bounds the copies in flight in an HAProxy worker.
+	// mirrorMaxInFlight bounds the copies in flight to one mirror backend
+	// in an HAProxy worker.
 	mirrorMaxInFlight = 256
 	// mirrorTimeoutMs bounds each copy (connect, send, answer); whole
 	// seconds.
@@ -164,6 +165,7 @@ func (t *translator) mirrorBackend(m mirrorRef, g *gatewayCtx) string {
 	}
 	if i, found := slices.BinarySearch(mr.Backends, mirror); !found {
 		mr.Backends = slices.Insert(mr.Backends, i, mirror)
+		mr.MaxConn = mr.MaxInFlight * len(mr.Backends)
 	}
 	return mirror
 }

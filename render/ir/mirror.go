@@ -26,9 +26,12 @@ type Mirroring struct {
 	// Backends are the mirror backends, sorted: the mirror frontend sends
 	// a copy to the one its x-hagate-mirror header names.
 	Backends []string
-	// MaxInFlight bounds the copies being sent at once (and the mirror
-	// frontend's connections); copies beyond it are dropped and counted.
+	// MaxInFlight bounds the copies being sent at once to one mirror
+	// backend; copies beyond it are dropped and counted.
 	MaxInFlight int
+	// MaxConn bounds the mirror frontend's connections: MaxInFlight per
+	// mirror backend.
+	MaxConn int
 	// TimeoutMs bounds each copy: connecting, sending it and reading its
 	// answer, in milliseconds (the mirror backends' connect and server
 	// timeouts too).

@@ -6,7 +6,8 @@
 --                                           hagate-mirror, which sends a
 --                                           copy to the backend named by
 --                                           its x-hagate-mirror header
---   setenv HAGATE_MIRROR_MAX_INFLIGHT <n>   copies in flight at most
+--   setenv HAGATE_MIRROR_MAX_INFLIGHT <n>   copies in flight at most, per
+--                                           mirror backend
 --   setenv HAGATE_MIRROR_TIMEOUT <ms>       each copy's time to connect,
 --                                           send, and get its answer
 -- and calls, for each mirror of a route rule (under the rule's condition
@@ -18,10 +19,12 @@
 -- headers, body) and hands the copy to a task of its own, which sends it
 -- and reads the start of the answer, then drops it. The client's request
 -- goes on at once, whatever the mirror does. Bounded: beyond
--- HAGATE_MIRROR_MAX_INFLIGHT copies in flight, new copies are dropped and
--- counted; a copy whose body did not fit in HAProxy's buffer is not sent
--- (a copy with part of the body would be a different request) and counted.
--- "show hagate-mirror" on the stats socket prints the counters.
+-- HAGATE_MIRROR_MAX_INFLIGHT copies in flight to a mirror backend, new
+-- copies to it are dropped and counted (a slow or dead mirror does not
+-- take the others' share); a copy whose body did not fit in HAProxy's
+-- buffer is not sent (a copy with part of the body would be a different
+-- request) and counted. "show hagate-mirror" on the stats socket prints
+-- the counters, in all and per mirror backend.
 
 local socket_path = os.getenv("HAGATE_MIRROR_SOCKET")
 if socket_path == nil or socket_path == "" then
@@ -37,15 +40,24 @@ local timeout = timeout_ms / 1000
 -- closed): answers are discarded, reading them lets the mirror finish.
 local max_answer = 65536
 
--- Counters (this worker's, since it started).
-local inflight = 0
-local stats = {
-	copies = 0,    -- copies handed to a task
-	answered = 0,  -- the mirror answered (status below 500)
-	failed = 0,    -- 5xx, no answer within the timeout, or no connection
-	dropped = 0,   -- not sent: HAGATE_MIRROR_MAX_INFLIGHT copies in flight
-	too_large = 0, -- not sent: the body did not fit in HAProxy's buffer
-}
+-- Counters of this worker since it started, per mirror backend:
+--   copies     handed to a task
+--   answered   the mirror answered (a status below 500)
+--   failed     5xx, no answer within the timeout, or no connection
+--   dropped    not sent: HAGATE_MIRROR_MAX_INFLIGHT copies in flight
+--   too_large  not sent: the body did not fit in HAProxy's buffer
+--   inflight   being sent now
+local counter_names = { "copies", "answered", "failed", "dropped", "too_large", "inflight" }
+local stats = {}
+
+local function stats_of(backend)
+	local st = stats[backend]
+	if st == nil then
+		st = { copies = 0, answered = 0, failed = 0, dropped = 0, too_large = 0, inflight = 0 }
+		stats[backend] = st
+	end
+	return st
+end
 
 -- Headers not copied: hop-by-hop ones, the framing (the copy has its own
 -- Content-Length), and the mirror frontend's own.
@@ -117,35 +129,56 @@ local function send(data)
 end
 
 core.register_action("hagate-mirror", { "http-req" }, function(txn, backend)
+	local st = stats_of(backend)
 	local req = txn:get_priv()
 	if req == nil then
 		req = copy(txn) or false
 		txn:set_priv(req)
 	end
 	if not req then
-		stats.too_large = stats.too_large + 1
+		st.too_large = st.too_large + 1
 		return
 	end
-	if inflight >= max_inflight then
-		stats.dropped = stats.dropped + 1
+	if st.inflight >= max_inflight then
+		st.dropped = st.dropped + 1
 		return
 	end
-	inflight = inflight + 1
-	stats.copies = stats.copies + 1
+	st.inflight = st.inflight + 1
+	st.copies = st.copies + 1
 	local data = req.head .. "x-hagate-mirror: " .. backend .. "\r\n\r\n" .. req.body
 	core.register_task(function()
 		local ok, answered = pcall(send, data)
-		inflight = inflight - 1
+		st.inflight = st.inflight - 1
 		if ok and answered then
-			stats.answered = stats.answered + 1
+			st.answered = st.answered + 1
 		else
-			stats.failed = stats.failed + 1
+			st.failed = st.failed + 1
 		end
 	end)
 end, 1)
 
+-- "show hagate-mirror": the worker's PID, the limits, the counters in all
+-- ("Copies: 12") and per mirror backend ("Mirror: <backend> copies=12
+-- answered=11 ...").
 core.register_cli({ "show", "hagate-mirror" }, "show hagate-mirror : request mirroring counters", function(applet)
-	applet:send(string.format(
-		"Copies: %d\nAnswered: %d\nFailed: %d\nDropped: %d\nTooLarge: %d\nInFlight: %d\nMaxInFlight: %d\nTimeoutMs: %d\n",
-		stats.copies, stats.answered, stats.failed, stats.dropped, stats.too_large, inflight, max_inflight, timeout_ms))
+	local total = { copies = 0, answered = 0, failed = 0, dropped = 0, too_large = 0, inflight = 0 }
+	local backends = {}
+	for backend, st in pairs(stats) do
+		backends[#backends + 1] = backend
+		for _, k in ipairs(counter_names) do
+			total[k] = total[k] + st[k]
+		end
+	end
+	table.sort(backends)
+	local out = {
+		string.format("Pid: %d\nMaxInFlight: %d\nTimeoutMs: %d\n", core.get_info().Pid or 0, max_inflight, timeout_ms),
+		string.format("Copies: %d\nAnswered: %d\nFailed: %d\nDropped: %d\nTooLarge: %d\nInFlight: %d\n",
+			total.copies, total.answered, total.failed, total.dropped, total.too_large, total.inflight),
+	}
+	for _, backend in ipairs(backends) do
+		local st = stats[backend]
+		out[#out + 1] = string.format("Mirror: %s copies=%d answered=%d failed=%d dropped=%d too_large=%d inflight=%d\n",
+			backend, st.copies, st.answered, st.failed, st.dropped, st.too_large, st.inflight)
+	end
+	applet:send(table.concat(out))
 end)
