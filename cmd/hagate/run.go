@@ -159,6 +159,7 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		return err
 	}
 	go a.WatchDroppedLogs(ctx, agent.DefaultDroppedLogsInterval)
+	go a.WatchMirrors(ctx, agent.DefaultMirrorsInterval)
 	go a.WatchTicketKeys(ctx, agent.DefaultTicketKeysInterval)
 	m.SetReadiness(a.Ready)
 	m.SetRestarts(a.Restarts)

@@ -31,6 +31,7 @@ type Metrics struct {
 	applyDuration  *prometheus.HistogramVec
 	renderDuration prometheus.Histogram
 	droppedLogs    prometheus.Counter
+	mirrorCopies   *prometheus.CounterVec
 	certs          *certCollector
 
 	// Profiling serves Go's profiles under /debug/pprof/ (set before
@@ -68,6 +69,10 @@ func New() *Metrics {
 		Name: "hagate_haproxy_dropped_logs_total",
 		Help: "Access log lines HAProxy dropped because their destination could not take them at once (its DroppedLogs, summed over workers).",
 	})
+	m.mirrorCopies = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "hagate_mirror_copies_total",
+		Help: "Copies of mirrored requests (RequestMirror) by mirror backend and result: answered (below 500), failed (5xx, timeout, no connection), dropped (the in-flight cap was reached), too_large (the body did not fit HAProxy's buffer); summed over workers.",
+	}, []string{"backend", "result"})
 	m.certs = &certCollector{}
 	restarts := prometheus.NewCounterFunc(prometheus.CounterOpts{
 		Name: "hagate_haproxy_restarts_total", Help: "Times the HAProxy master exited on its own and hagate started it again.",
@@ -77,7 +82,7 @@ func New() *Metrics {
 		}
 		return 0
 	})
-	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, m.droppedLogs, restarts, m.certs,
+	m.Registry.MustRegister(m.reloads, m.runtimeUpdates, m.applyFailures, m.applyDuration, m.renderDuration, m.droppedLogs, m.mirrorCopies, restarts, m.certs,
 		collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return m
 }
@@ -103,6 +108,12 @@ func (m *Metrics) Reloaded() { m.reloads.Inc() }
 
 // DroppedLogs counts access log lines HAProxy dropped.
 func (m *Metrics) DroppedLogs(n uint64) { m.droppedLogs.Add(float64(n)) }
+
+// MirrorCopies counts copies of mirrored requests to a mirror backend with
+// a result (answered, failed, dropped, too_large).
+func (m *Metrics) MirrorCopies(backend, result string, n uint64) {
+	m.mirrorCopies.WithLabelValues(backend, result).Add(float64(n))
+}
 
 // Rendered records a render.
 func (m *Metrics) Rendered(d time.Duration) { m.renderDuration.Observe(d.Seconds()) }

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"bufio"
+	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -215,6 +216,10 @@ func TestRequestMirror(t *testing.T) {
 		e.write(name+".yaml", runService, map[string]any{"Name": name, "Port": port})
 	}
 	e.write("mirror.yaml", mirrorRoute, nil)
+	// The counters reach the metrics as hagate run reads them, sooner.
+	ctx, cancel := context.WithCancel(context.Background())
+	t.Cleanup(cancel)
+	go e.a.WatchMirrors(ctx, 200*time.Millisecond)
 	c := e.client()
 	if _, ok := eventually(20*time.Second, func() bool {
 		code, name := e.send(c, http.MethodGet, "/sampled", nil, "")
@@ -299,6 +304,9 @@ func TestRequestMirror(t *testing.T) {
 		}
 		if _, ok := eventually(5*time.Second, func() bool { return e.mirrorCounters()["TooLarge"] >= before+3 }); !ok {
 			t.Errorf("TooLarge went from %d to %d, want 3 more (a copy per mirror)", before, e.mirrorCounters()["TooLarge"])
+		}
+		if _, ok := eventually(5*time.Second, func() bool { return e.counter("hagate_mirror_copies_total", "too_large") >= 3 }); !ok {
+			t.Errorf("hagate_mirror_copies_total{result=too_large} = %v", e.counter("hagate_mirror_copies_total", "too_large"))
 		}
 		time.Sleep(200 * time.Millisecond)
 		for _, m := range live.requests()[n:] {
