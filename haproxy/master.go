@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"os"
 	"sort"
 	"strconv"
 	"strings"
@@ -233,10 +234,20 @@ func (m *MasterCLI) Reload(ctx context.Context) (ReloadResult, error) {
 	sort.Ints(res.OldWorkers)
 
 	sent := time.Now()
-	answer, err := m.Command(ctx, "reload")
-	// The master re-executes itself while answering, which may reset the
-	// connection once the command is sent: only a failed send is an error.
-	if err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) {
+	timeout := m.ReloadTimeout
+	if timeout <= 0 {
+		timeout = defaultReloadTimeout
+	}
+	// HAProxy 2.6's master re-executes itself while answering, which may
+	// reset the connection once the command is sent; 2.7 and later answer
+	// once the reload is done ("Success=1" and the new process's output),
+	// which may take as long as a reload: the command gets that long, and
+	// only a failed send is an error (what happened is read below, from
+	// show proc, for every version).
+	long := *m
+	long.Timeout = timeout
+	answer, err := long.Command(ctx, "reload")
+	if err != nil && !errors.Is(err, syscall.ECONNRESET) && !errors.Is(err, syscall.EPIPE) && !errors.Is(err, os.ErrDeadlineExceeded) {
 		return ReloadResult{}, fmt.Errorf("reload: %w", err)
 	}
 	answer = strings.TrimSpace(answer)
@@ -245,10 +256,6 @@ func (m *MasterCLI) Reload(ctx context.Context) (ReloadResult, error) {
 		note = fmt.Sprintf(" (the master answered %q)", mcliShorten(answer))
 	}
 
-	timeout := m.ReloadTimeout
-	if timeout <= 0 {
-		timeout = defaultReloadTimeout
-	}
 	poll := m.PollInterval
 	if poll <= 0 {
 		poll = defaultReloadPoll
