@@ -22,8 +22,12 @@ RUN CGO_ENABLED=0 GOOS=$TARGETOS GOARCH=$TARGETARCH \
     go build -trimpath -ldflags="-s -w" -o /out/hagate ./cmd/hagate
 
 FROM debian:bookworm-slim
-# HAProxy 2.6 LTS as Debian bookworm ships it (what hagate's configurations
-# are checked against), and the system CA store for `ca-file @system-ca`.
+# HAProxy 2.6 LTS as Debian bookworm ships it, with Debian's security
+# updates, and the system CA store for `ca-file @system-ca`. hagate is
+# tested on it and on HAProxy 3.0 LTS (make test runs the HAProxy tests and
+# the conformance suite on both); 2.6 stays the image's because it is the
+# one a Debian stable base maintains. As a sidecar, hagate drives whichever
+# of the two the user runs.
 # Debian's default /etc/haproxy/haproxy.cfg is removed: it chroots and
 # switches users, which a non-root HAProxy cannot; haproxy-start writes the
 # bootstrap configuration instead. /etc/haproxy, /run/haproxy and

@@ -3,12 +3,13 @@
 GO      ?= go
 BIN     := bin/hagate
 KUBE_APISERVER := .local/bin/kube-apiserver
+HAPROXY30 := .local/haproxy-3.0/haproxy
 # staticcheck for make lint, pinned; installed into .local/bin by go install.
 STATICCHECK_VERSION := v0.8.2
 STATICCHECK := .local/bin/staticcheck
 
 .DEFAULT_GOAL := help
-.PHONY: help deps build test conformance golden lint staticcheck bench bench-once run clean kube-apiserver cluster-up cluster-down
+.PHONY: help deps build test conformance golden lint staticcheck bench bench-once haproxy-3.0 run clean kube-apiserver cluster-up cluster-down
 
 help: ## list the targets
 	@awk 'BEGIN {FS = ":.*## "} /^[a-z][a-zA-Z_-]*:.*## / {printf "  %-15s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -19,11 +20,17 @@ deps: ## install haproxy, openssl, curl, etcd, iproute2, kubectl from Debian's p
 build: ## build the hagate CLI into bin/hagate
 	$(GO) build -o $(BIN) ./cmd/hagate
 
-test: deps kube-apiserver ## run go vet, every test and the conformance suite (installs HAProxy, etcd first when missing; builds kube-apiserver once)
+test: deps kube-apiserver haproxy-3.0 ## run go vet, every test and the conformance suite on Debian's HAProxy 2.6, then the HAProxy tests and the conformance suite on HAProxy 3.0 (installs HAProxy, etcd first when missing; builds kube-apiserver and HAProxy 3.0 once)
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./conformance/...
 	HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
 	HAGATE_CONFORMANCE_REPORT=.local/conformance-report.yaml bash hack/conformance.sh
+	@echo "== the same on HAProxy 3.0 ($(HAPROXY30))"
+	HAGATE_HAPROXY_BIN=$(CURDIR)/$(HAPROXY30) $(GO) test ./controller/pipeline ./haproxy/... ./controller/agent ./test/e2e -count=1 -timeout 20m
+	HAGATE_HAPROXY_BIN=$(HAPROXY30) HAGATE_CONFORMANCE_REPORT=.local/conformance-report-haproxy-3.0.yaml bash hack/conformance.sh
+
+haproxy-3.0: ## build HAProxy 3.0 LTS into .local/haproxy-3.0 from Debian trixie's upstream tarball (hack/haproxy-3.0.sh; about two minutes), unless built already
+	@bash hack/haproxy-3.0.sh
 
 conformance: deps kube-apiserver ## run the Gateway API conformance suite (v1.6.3) against hagate; report in conformance/reports/
 	@bash hack/conformance.sh

@@ -175,6 +175,26 @@ func TestConformance(t *testing.T) {
 		API:              &harness.API{Host: strings.TrimPrefix(cluster.Config.Host, "https://"), CAData: cluster.Config.CAData, ServerName: "kubernetes"},
 		LoadBalancerPool: loadBalancerPool,
 	}
+	// Another HAProxy than Debian's (HAGATE_HAPROXY_BIN, e.g. 3.0): the
+	// data plane's haproxy-start runs it and the agent checks with it.
+	if bin := os.Getenv("HAGATE_HAPROXY_BIN"); bin != "" {
+		abs := bin
+		if !filepath.IsAbs(abs) {
+			abs = filepath.Join(root, bin) // relative to the module, as make passes it
+		}
+		if _, err := os.Stat(abs); err != nil {
+			t.Fatalf("HAGATE_HAPROXY_BIN: %v", err)
+		}
+		shim := filepath.Join(work, "haproxy-bin")
+		if err := os.MkdirAll(shim, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Symlink(abs, filepath.Join(shim, "haproxy")); err != nil {
+			t.Fatal(err)
+		}
+		node.ProgramEnv = []string{"HAPROXY_BIN=" + abs, "PATH=" + shim + ":" + os.Getenv("PATH")}
+		t.Logf("data planes run %s", abs)
+	}
 	node.KubeletCert, node.KubeletKey = cluster.KubeletServing()
 	var wg sync.WaitGroup
 	runCtx, stopRun := context.WithCancel(ctx)

@@ -19,7 +19,7 @@ if [[ -x "$bin" ]] && "$bin" -v 2>/dev/null | grep -q "version ${version}"; then
 fi
 
 missing=()
-for pkg in libssl-dev libpcre2-dev liblua5.4-dev make gcc; do
+for pkg in libssl-dev libpcre2-dev liblua5.4-dev make gcc libc6-dev curl; do
 	dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [[ ${#missing[@]} -gt 0 ]]; then

@@ -95,6 +95,9 @@ type Node struct {
 	// Programs maps container commands to executables of this checkout:
 	// Pods all of whose containers run them are run (see programs.go).
 	Programs map[string]string
+	// ProgramEnv is added to the environment of every program (the
+	// HAProxy to run: HAPROXY_BIN, and PATH for the agent's checks).
+	ProgramEnv []string
 	// API is how those Pods reach the API server.
 	API *API
 	// LoadBalancerPool holds the addresses the load balancer stand-in

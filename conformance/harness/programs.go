@@ -161,6 +161,7 @@ func (n *Node) startPrograms(ctx context.Context, p *corev1.Pod, pr *pod, dir st
 			return err
 		}
 		env = append(env, "KUBECONFIG="+kubeconfig)
+		env = append(env, n.ProgramEnv...)
 		argv := []string{"netns", "exec", pr.host.NetnsName(), n.Programs[c.Command[0]]}
 		for _, a := range append(append([]string(nil), c.Command[1:]...), c.Args...) {
 			argv = append(argv, rewritePaths(a, mounts))
