@@ -22,9 +22,13 @@ const (
 	// mirrorMaxInFlight bounds the copies in flight to one mirror backend
 	// in an HAProxy worker.
 	mirrorMaxInFlight = 256
-	// mirrorTimeoutMs bounds each copy (connect, send, answer); whole
-	// seconds.
+	// mirrorTimeoutMs bounds a copy's connection to a mirror's server
+	// (each of two tries) and the wait for its answer: the mirror
+	// backends' timeout connect and timeout server; whole seconds.
 	mirrorTimeoutMs = 5000
+	// mirrorTaskTimeoutMs bounds a Lua task: longer than the 3 timeouts
+	// above one after the other.
+	mirrorTaskTimeoutMs = 4 * mirrorTimeoutMs
 	// mirrorBodyWait is how long a mirrored rule waits for the request
 	// body: as long as a client may take to send its headers (timeout
 	// http-request in haproxy.cfg.tmpl).
@@ -160,12 +164,11 @@ func (t *translator) mirrorBackend(m mirrorRef, g *gatewayCtx) string {
 	}
 	mr := t.res.Config.Mirroring
 	if mr == nil {
-		mr = &ir.Mirroring{Socket: mirrorSocket, MaxInFlight: mirrorMaxInFlight, TimeoutMs: mirrorTimeoutMs, BodyWait: mirrorBodyWait}
+		mr = &ir.Mirroring{Socket: mirrorSocket, MaxInFlight: mirrorMaxInFlight, TaskTimeoutMs: mirrorTaskTimeoutMs, BodyWait: mirrorBodyWait}
 		t.res.Config.Mirroring = mr
 	}
 	if i, found := slices.BinarySearch(mr.Backends, mirror); !found {
 		mr.Backends = slices.Insert(mr.Backends, i, mirror)
-		mr.MaxConn = mr.MaxInFlight * len(mr.Backends)
 	}
 	return mirror
 }

@@ -29,13 +29,12 @@ type Mirroring struct {
 	// MaxInFlight bounds the copies being sent at once to one mirror
 	// backend; copies beyond it are dropped and counted.
 	MaxInFlight int
-	// MaxConn bounds the mirror frontend's connections: MaxInFlight per
-	// mirror backend.
-	MaxConn int
-	// TimeoutMs bounds each copy: connecting, sending it and reading its
-	// answer, in milliseconds (the mirror backends' connect and server
-	// timeouts too).
-	TimeoutMs int
+	// TaskTimeoutMs bounds, in milliseconds, how long a Lua task waits for
+	// the mirror frontend's answer: longer than the mirror backends can
+	// take (Backend.MirrorTimeout for the connection, each of its tries,
+	// and for the answer), so that it never cuts a copy short (HAProxy
+	// 2.6's HTTP client would send it again), and yet a bound.
+	TaskTimeoutMs int
 	// BodyWait is how long a mirrored rule waits for the request body
 	// (http-request wait-for-body), an HAProxy duration: the copy carries
 	// the body, up to what HAProxy's buffer holds.

@@ -231,7 +231,7 @@ func TestRequestMirror(t *testing.T) {
 	t.Run("the client does not wait for the mirrors", func(t *testing.T) {
 		before := len(live.requests())
 		start := time.Now()
-		code, name := e.send(c, http.MethodPost, "/mirrored/a?b=c&d=e", http.Header{"X-Test": {"abc"}, "Content-Type": {"text/plain"}}, "hello mirror")
+		code, name := e.send(c, http.MethodPost, "/mirrored/a?b=c&d=e", http.Header{"X-Test": {"abc"}, "X-Multi": {"one", "two"}, "Content-Type": {"text/plain"}}, "hello mirror")
 		took := time.Since(start)
 		slowAnswered := slow.answered.Load()
 		t.Logf("POST /mirrored with a slow (3s) and a down mirror answered in %s", took.Round(time.Microsecond))
@@ -251,7 +251,8 @@ func TestRequestMirror(t *testing.T) {
 		}
 		m := live.requests()[before]
 		if m.method != "POST" || m.path != "/mirrored/a" || m.query != "b=c&d=e" || m.body != "hello mirror" ||
-			m.header.Get("X-Test") != "abc" || m.header.Get("X-Rule") != "mirrored" || m.header.Get("Content-Type") != "text/plain" {
+			m.header.Get("X-Test") != "abc" || m.header.Get("X-Rule") != "mirrored" || m.header.Get("Content-Type") != "text/plain" ||
+			strings.Join(m.header.Values("X-Multi"), ",") != "one,two" {
 			t.Errorf("the live mirror got %s %s?%s, body %q, headers %v", m.method, m.path, m.query, m.body, m.header)
 		}
 		if h := m.header.Get("X-Hagate-Mirror"); h != "" {
@@ -260,6 +261,22 @@ func TestRequestMirror(t *testing.T) {
 		if got := m.header.Values("X-Forwarded-For"); len(got) != 1 || got[0] != "127.0.0.1" {
 			t.Errorf("the copy's X-Forwarded-For is %q, want the client's address once", got)
 		}
+		// Methods HAProxy 2.6's HTTP client does not send itself.
+		for _, method := range []string{http.MethodPatch, http.MethodOptions, "PROPFIND"} {
+			n := live.count()
+			if code, _ := e.send(c, method, "/mirrored/m", http.Header{"X-Forwarded-For": {"203.0.113.7"}}, "body of "+method); code != 200 {
+				t.Errorf("%s /mirrored/m: %d", method, code)
+				continue
+			}
+			if _, ok := eventually(10*time.Second, func() bool { return live.count() > n }); !ok {
+				t.Errorf("%s: no copy", method)
+				continue
+			}
+			if m := live.requests()[n]; m.method != method || m.body != "body of "+method || m.header.Get("X-Hagate-Mirror-Method") != "" ||
+				strings.Join(m.header.Values("X-Forwarded-For"), ",") != "203.0.113.7,127.0.0.1" {
+				t.Errorf("%s: the copy is %s with body %q, headers %v", method, m.method, m.body, m.header)
+			}
+		}
 		// The down mirror's copy fails, and is counted; nothing stays in
 		// flight once the slow mirror's copy is answered.
 		if _, ok := eventually(10*time.Second, func() bool {
@@ -267,6 +284,18 @@ func TestRequestMirror(t *testing.T) {
 			return cnt["Failed"] >= 1 && cnt["InFlight"] == 0
 		}); !ok {
 			t.Errorf("mirror counters: %v, want a failed copy and none in flight", e.mirrorCounters())
+		}
+		// One copy each, never sent again.
+		for name, s := range map[string]*mirrorSink{"live": live, "slow": slow} {
+			n := 0
+			for _, m := range s.requests() {
+				if m.path == "/mirrored/a" {
+					n++
+				}
+			}
+			if n != 1 {
+				t.Errorf("the %s mirror got %d copies, want 1", name, n)
+			}
 		}
 	})
 

@@ -8,8 +8,13 @@
 --                                           its x-hagate-mirror header
 --   setenv HAGATE_MIRROR_MAX_INFLIGHT <n>   copies in flight at most, per
 --                                           mirror backend
---   setenv HAGATE_MIRROR_TIMEOUT <ms>       each copy's time to connect,
---                                           send, and get its answer
+--   setenv HAGATE_MIRROR_TIMEOUT <ms>       how long a task waits for the
+--                                           mirror frontend's answer at
+--                                           most: longer than the mirror
+--                                           backends' timeouts, which end a
+--                                           copy first (a copy the HTTP
+--                                           client gives up on, it sends
+--                                           again: this is a last resort)
 -- and calls, for each mirror of a route rule (under the rule's condition
 -- and its percentage's random draw),
 --   http-request lua.hagate-mirror <mirror backend>
@@ -17,7 +22,9 @@
 --
 -- The action never waits: it copies the request (method, path and query,
 -- headers, body) and hands the copy to a task of its own, which sends it
--- and reads the start of the answer, then drops it. The client's request
+-- with HAProxy's HTTP client (core.httpclient, whose connections to the
+-- mirror frontend are kept and reused) and gets back the mirror's status
+-- only: the mirror frontend discards the answer. The client's request
 -- goes on at once, whatever the mirror does. Bounded: beyond
 -- HAGATE_MIRROR_MAX_INFLIGHT copies in flight to a mirror backend, new
 -- copies to it are dropped and counted (a slow or dead mirror does not
@@ -35,15 +42,13 @@ local timeout_ms = tonumber(os.getenv("HAGATE_MIRROR_TIMEOUT") or "5000")
 if max_inflight == nil or max_inflight < 1 or timeout_ms == nil or timeout_ms < 1 then
 	error("hagate-mirror.lua: HAGATE_MIRROR_MAX_INFLIGHT and HAGATE_MIRROR_TIMEOUT must be positive numbers")
 end
-local timeout = timeout_ms / 1000
--- At most this much of a mirror's answer is read (then the connection is
--- closed): answers are discarded, reading them lets the mirror finish.
-local max_answer = 65536
+local socket_dst = "unix@" .. socket_path
 
 -- Counters of this worker since it started, per mirror backend:
 --   copies     handed to a task
 --   answered   the mirror answered (a status below 500)
---   failed     5xx, no answer within the timeout, or no connection
+--   failed     5xx (503: no connection to the mirror, 504: no answer
+--              in time), or no answer from the mirror frontend
 --   dropped    not sent: HAGATE_MIRROR_MAX_INFLIGHT copies in flight
 --   too_large  not sent: the body did not fit in HAProxy's buffer
 --   inflight   being sent now
@@ -60,15 +65,27 @@ local function stats_of(backend)
 end
 
 -- Headers not copied: hop-by-hop ones, the framing (the copy has its own
--- Content-Length), and the mirror frontend's own.
+-- Content-Length) and the mirror frontend's own.
 local skip = {
 	["connection"] = true, ["keep-alive"] = true, ["proxy-connection"] = true,
 	["te"] = true, ["transfer-encoding"] = true, ["upgrade"] = true,
-	["content-length"] = true, ["expect"] = true, ["x-hagate-mirror"] = true,
+	["content-length"] = true, ["expect"] = true,
+	["x-hagate-mirror"] = true, ["x-hagate-mirror-method"] = true,
 }
 
--- copy returns the request as HTTP/1.1 text without its blank line and
--- body, and its body; nil when the whole body is not in the buffer.
+-- The methods HAProxy 2.6's HTTP client sends itself; any other is sent
+-- as POST and named in x-hagate-mirror-method, which the mirror frontend
+-- puts back (http-request set-method).
+local client_method = { GET = "get", HEAD = "head", PUT = "put", POST = "post", DELETE = "delete" }
+
+-- mirror_header[backend] is the x-hagate-mirror header of the copies to
+-- backend (made once).
+local mirror_header = {}
+
+-- copy returns the request as the HTTP client sends it: its method
+-- function and the request table (URL, headers, body); nil when the whole
+-- body is not in the buffer. The copies of a request to its mirrors share
+-- it: send sets x-hagate-mirror just before the HTTP client reads it.
 local function copy(txn)
 	local body = txn.f:req_body() or ""
 	local cl = txn.f:req_hdr("content-length")
@@ -87,45 +104,71 @@ local function copy(txn)
 	if method == nil or target == nil then
 		return nil
 	end
-	local t = { method, " ", target, " HTTP/1.1\r\n" }
-	for name, values in pairs(txn.http:req_get_headers()) do
-		if not skip[name] then
+	-- name -> values, as the HTTP client takes them: it sends a header's
+	-- values in the order lua_next gives them, which is index order for
+	-- 1..n only; req_get_headers numbers them from 0.
+	local headers = txn.http:req_get_headers()
+	for name in pairs(skip) do
+		headers[name] = nil
+	end
+	for name, values in pairs(headers) do
+		if values[1] ~= nil then
+			local v = {}
 			for i = 0, #values do
-				t[#t + 1] = name .. ": " .. values[i] .. "\r\n"
+				v[i + 1] = values[i]
 			end
+			headers[name] = v
 		end
 	end
+	-- As "option forwardfor" does for the request forwarded.
 	local src = txn.f:src()
 	if src ~= nil then
-		t[#t + 1] = "x-forwarded-for: " .. tostring(src) .. "\r\n"
+		local xff = headers["x-forwarded-for"]
+		if xff == nil then
+			headers["x-forwarded-for"] = { [0] = tostring(src) }
+		elseif xff[1] == nil then
+			headers["x-forwarded-for"] = { xff[0], tostring(src) }
+		else
+			xff[#xff + 1] = tostring(src)
+		end
 	end
-	t[#t + 1] = "content-length: " .. #body .. "\r\nconnection: close\r\n"
-	return { head = table.concat(t), body = body }
+	if cl ~= nil or #body > 0 then
+		headers["content-length"] = { [0] = tostring(#body) }
+	end
+	local fn = client_method[method]
+	if fn == nil then
+		fn = "post"
+		headers["x-hagate-mirror-method"] = { [0] = method }
+	end
+	-- The URL's host is not sent: the copy keeps the request's Host.
+	local req = { url = "http://hagate-mirror" .. target, dst = socket_dst, headers = headers, timeout = timeout_ms }
+	if #body > 0 then
+		req.body = body
+	end
+	return { fn = fn, req = req }
 end
 
--- send sends one copy and reads the start of its answer; true when the
+-- send sends a copy to backend through the mirror frontend and waits for
+-- its status (the frontend discards the answer's body); true when the
 -- mirror answered with a status below 500.
-local function send(data)
-	local s = core.tcp()
-	s:settimeout(timeout)
-	local ok = s:connect(socket_path)
-	if not ok then
-		s:close()
+local function send(c, backend)
+	local h = mirror_header[backend]
+	if h == nil then
+		h = { [0] = backend }
+		mirror_header[backend] = h
+	end
+	c.req.headers["x-hagate-mirror"] = h
+	local hc = core.httpclient()
+	local res = hc[c.fn](hc, c.req)
+	if res == nil or res.status == nil then
 		return false
 	end
-	if s:send(data) == nil then
-		s:close()
-		return false
+	local status = res.status
+	local st = res.headers and res.headers["x-hagate-mirror-status"]
+	if status == 200 and st ~= nil and st[0] ~= nil then
+		status = tonumber(st[0]) or 599
 	end
-	local line = s:receive("*l")
-	local status = line and tonumber(string.match(line, "^HTTP/1%.[01] (%d%d%d)"))
-	local read = line and #line or 0
-	while line ~= nil and read < max_answer do
-		line = s:receive(4096)
-		read = read + (line and #line or 0)
-	end
-	s:close()
-	return status ~= nil and status < 500
+	return status < 500
 end
 
 core.register_action("hagate-mirror", { "http-req" }, function(txn, backend)
@@ -145,9 +188,8 @@ core.register_action("hagate-mirror", { "http-req" }, function(txn, backend)
 	end
 	st.inflight = st.inflight + 1
 	st.copies = st.copies + 1
-	local data = req.head .. "x-hagate-mirror: " .. backend .. "\r\n\r\n" .. req.body
 	core.register_task(function()
-		local ok, answered = pcall(send, data)
+		local ok, answered = pcall(send, req, backend)
 		st.inflight = st.inflight - 1
 		if ok and answered then
 			st.answered = st.answered + 1
