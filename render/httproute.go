@@ -46,11 +46,17 @@ type grpcRank struct {
 }
 
 // newRule starts the compiled rule i of a route: its name
-// ("namespace/route/index") and its comment, with the rule's own name,
-// which must be a valid section name.
+// ("namespace/route/index"; "grpc/namespace/route/index" for a
+// GRPCRoute, which may have the name of an HTTPRoute on the same
+// listener) and its comment, with the rule's own name, which must be a
+// valid section name.
 func newRule(kind string, o metav1.Object, i int, name *gwapiv1.SectionName) (*compiledRule, error) {
+	prefix := ""
+	if kind == kindGRPCRoute {
+		prefix = "grpc/"
+	}
 	cr := &compiledRule{
-		name:   o.GetNamespace() + "/" + o.GetName() + "/" + strconv.Itoa(i),
+		name:   prefix + o.GetNamespace() + "/" + o.GetName() + "/" + strconv.Itoa(i),
 		origin: ir.Origin{Kind: kind, Namespace: o.GetNamespace(), Name: o.GetName()},
 		place:  ir.Place{Rule: i, Match: -1},
 	}
