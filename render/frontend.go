@@ -180,6 +180,10 @@ func (t *translator) frontend(bg bindGroup, ls []*listenerCtx, socket string) *i
 			to := key
 			if r.BackendByMap {
 				to = r.Backends[0].Backend
+				if t.opts.RuleNames {
+					to = key + "|" + to
+					fe.RuleNames = true
+				}
 				fe.BackendByMap = true
 			}
 			m.Rule = to

@@ -47,6 +47,11 @@ type Options struct {
 	// and a Gateway's addresses are its Service's (spec.addresses are
 	// asked of its load balancer).
 	Provisioned bool
+	// RuleNames makes the path maps name the rule of a rule that only
+	// forwards ("<rule>|<backend>", and use_backend takes the second
+	// field) rather than its backend alone, so that a JSON access log can
+	// name the route of every request (one converter more per request).
+	RuleNames bool
 	// ExpiryWarning is how long before a served certificate expires its
 	// listener's ResolvedRefs message says so: 0 is DefaultExpiryWarning,
 	// negative never.

@@ -45,6 +45,9 @@ type Options struct {
 	// own Prometheus exporter answers /metrics (its frontends, backends
 	// and servers), on a port of its own.
 	MetricsAddress string
+	// AccessLogFormat is the format of the access log lines (empty:
+	// HAProxy's httplog and tcplog).
+	AccessLogFormat ir.AccessLogFormat
 }
 
 // sniCond is the condition "the SNI is this route's": the ClientHello's on
@@ -63,6 +66,8 @@ func sniCond(fe *ir.TCPFrontend, r *ir.SNIRoute) string {
 
 var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(template.FuncMap{
 	"arg":              Arg,
+	"jsonHTTPLog":      func() string { return jsonHTTPLog },
+	"jsonTCPLog":       func() string { return jsonTCPLog },
 	"comment":          comment,
 	"sanRegex":         sanRegex,
 	"logFormat":        LogFormat,

@@ -45,6 +45,7 @@ type runFlags struct {
 	securityLevel  int
 	expiryWarning  time.Duration
 	haproxyMetrics string
+	accessLogFmt   string
 	reloadTimeout  time.Duration
 	provisioned    bool
 	threads        int32
@@ -89,6 +90,7 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
+	fl.StringVar(&f.accessLogFmt, "access-log-format", string(ir.AccessLogHAProxy), "format of the access log lines: haproxy (option httplog, tcplog) or json (a JSON object per request or connection naming the listener, route rule, backend, server and TLS facts)")
 	fl.StringVar(&f.haproxyMetrics, "haproxy-metrics-address", "", "where HAProxy's own Prometheus exporter answers /metrics (its frontends, backends and servers), as host:port or :port, on a port of its own (default: off)")
 	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a served certificate expires its listener's ResolvedRefs message says so and (Kubernetes) a Warning event is written on its Gateway or ListenerSet, once a day (0: never)")
 	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
@@ -117,6 +119,10 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	}
 	if f.provisioned && (f.gateway == "" || f.sourceDir != "") {
 		return errors.New("--provisioned serves one Gateway of the cluster: it needs --gateway and no --source-dir")
+	}
+	accessLogFormat, err := ir.ParseAccessLogFormat(f.accessLogFmt)
+	if err != nil {
+		return err
 	}
 	accessLog, err := ir.ParseAccessLog(f.accessLog)
 	if err != nil {
@@ -152,6 +158,7 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 		Threads:               f.threads,
 		Maxconn:               f.maxconn,
 		AccessLog:             accessLog,
+		AccessLogFormat:       accessLogFormat,
 		TicketKeys:            ticketKeysFile(f),
 		TicketRotation:        f.ticketRotation,
 	})

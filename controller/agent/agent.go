@@ -68,6 +68,9 @@ type Options struct {
 	SecurityLevel int
 	// ExpiryWarning: see render.Options.
 	ExpiryWarning time.Duration
+	// AccessLogFormat is the format of the access log lines (empty:
+	// HAProxy's httplog and tcplog).
+	AccessLogFormat ir.AccessLogFormat
 	// HAProxyMetricsAddress, when set, is where HAProxy's Prometheus
 	// exporter answers /metrics (templates.Options.MetricsAddress).
 	HAProxyMetricsAddress string

@@ -74,18 +74,19 @@ func (a *Agent) render(snap *snapshot.Snapshot) (*pipeline.Output, error) {
 
 func (a *Agent) pipeline(snap *snapshot.Snapshot, refused map[ir.Origin]string) (*pipeline.Output, error) {
 	return pipeline.Render(snap, pipeline.Options{
-		ControllerName: a.o.ControllerName,
-		ConfigRoot:     a.o.ConfigDir,
-		BindAddress:    a.o.BindAddress,
-		Cache:          &a.cache,
-		SecurityLevel:  a.o.SecurityLevel,
-		Refused:        refused,
-		Provisioned:    a.o.Provisioned,
-		ExpiryWarning:  a.o.ExpiryWarning,
-		Threads:        a.o.Threads,
-		Maxconn:        a.o.Maxconn,
-		AccessLog:      a.o.AccessLog,
-		MetricsAddress: a.o.HAProxyMetricsAddress,
+		ControllerName:  a.o.ControllerName,
+		ConfigRoot:      a.o.ConfigDir,
+		BindAddress:     a.o.BindAddress,
+		Cache:           &a.cache,
+		SecurityLevel:   a.o.SecurityLevel,
+		Refused:         refused,
+		Provisioned:     a.o.Provisioned,
+		ExpiryWarning:   a.o.ExpiryWarning,
+		Threads:         a.o.Threads,
+		Maxconn:         a.o.Maxconn,
+		AccessLog:       a.o.AccessLog,
+		AccessLogFormat: a.o.AccessLogFormat,
+		MetricsAddress:  a.o.HAProxyMetricsAddress,
 	})
 }
 
@@ -209,7 +210,7 @@ func (a *Agent) startSupervised(ctx context.Context, snap *snapshot.Snapshot, ou
 		if err := a.engine.InstallExisting(ctx); err != nil {
 			a.o.Log.Info("no usable configuration on disk; HAProxy starts without listeners until the wanted one is accepted", "reason", err.Error())
 			empty, err := templates.Render(&ir.Config{}, templates.Options{ConfigRoot: a.o.ConfigDir, BindAddress: a.o.BindAddress, Threads: a.o.Threads, Maxconn: a.o.Maxconn,
-				AccessLog: a.o.AccessLog, MetricsAddress: a.o.HAProxyMetricsAddress})
+				AccessLog: a.o.AccessLog, AccessLogFormat: a.o.AccessLogFormat, MetricsAddress: a.o.HAProxyMetricsAddress})
 			if err != nil {
 				return out, res, err
 			}

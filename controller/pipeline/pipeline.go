@@ -42,6 +42,7 @@ type Options struct {
 	// templates.Options.
 	Threads, Maxconn int32
 	AccessLog        ir.AccessLog
+	AccessLogFormat  ir.AccessLogFormat
 	MetricsAddress   string
 	// StatusReport makes Render build status.yaml (Output.StatusYAML);
 	// otherwise it is left nil, and StatusReport builds it when wanted
@@ -69,9 +70,9 @@ type Output struct {
 // Render runs the pipeline on a Snapshot.
 func Render(snap *snapshot.Snapshot, o Options) (*Output, error) {
 	res := render.Translate(snap, render.Options{ControllerName: o.ControllerName, Cache: o.Cache, SecurityLevel: o.SecurityLevel,
-		Refused: o.Refused, Provisioned: o.Provisioned, ExpiryWarning: o.ExpiryWarning})
+		Refused: o.Refused, Provisioned: o.Provisioned, ExpiryWarning: o.ExpiryWarning, RuleNames: o.AccessLogFormat.JSON()})
 	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: o.ConfigRoot, BindAddress: o.BindAddress, Threads: o.Threads, Maxconn: o.Maxconn,
-		AccessLog: o.AccessLog, MetricsAddress: o.MetricsAddress})
+		AccessLog: o.AccessLog, AccessLogFormat: o.AccessLogFormat, MetricsAddress: o.MetricsAddress})
 	if err != nil {
 		return nil, err
 	}

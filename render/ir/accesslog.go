@@ -97,3 +97,30 @@ func (a AccessLog) Valid() error {
 	}
 	return nil
 }
+
+// AccessLogFormat is the format of the access log lines: HAProxy's own
+// (option httplog, option tcplog; the zero value) or JSON.
+type AccessLogFormat string
+
+const (
+	// AccessLogHAProxy is HAProxy's httplog and tcplog formats.
+	AccessLogHAProxy AccessLogFormat = "haproxy"
+	// AccessLogJSON is a JSON object per line, naming the listener, the
+	// route rule, the backend and server, TLS facts, status, bytes and
+	// timers (README: Access logs).
+	AccessLogJSON AccessLogFormat = "json"
+)
+
+// ParseAccessLogFormat reads "json" or "haproxy" ("" is haproxy).
+func ParseAccessLogFormat(s string) (AccessLogFormat, error) {
+	switch s {
+	case "", string(AccessLogHAProxy):
+		return AccessLogHAProxy, nil
+	case string(AccessLogJSON):
+		return AccessLogJSON, nil
+	}
+	return "", fmt.Errorf("access log format %q: want json or haproxy", s)
+}
+
+// JSON reports whether lines are JSON.
+func (f AccessLogFormat) JSON() bool { return f == AccessLogJSON }

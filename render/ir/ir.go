@@ -218,6 +218,9 @@ type Frontend struct {
 	// rule variable then names the backend itself, and one use_backend
 	// line sends the request there.
 	BackendByMap bool
+	// RuleNames: the rule variable of a BackendByMap rule is
+	// "<rule>|<backend>" (render.Options.RuleNames).
+	RuleNames bool
 	// ForwardedProto is the X-Forwarded-Proto sent to backends.
 	ForwardedProto string
 	// Rules are the route rules Matches select, sorted by name.

@@ -261,6 +261,9 @@ func deployment(gw *gwapiv1.Gateway, p *Parameters, o Options, m metav1.ObjectMe
 	if p.AccessLog != "" {
 		args = append(args, "--access-log="+p.AccessLog.String())
 	}
+	if p.AccessLogFormat != "" {
+		args = append(args, "--access-log-format="+string(p.AccessLogFormat))
+	}
 	var ports []corev1.ContainerPort
 	listenerPorts := ListenerPorts(gw, o.ListenerSetPorts...)
 	for _, port := range listenerPorts {

@@ -53,10 +53,13 @@ type Parameters struct {
 	// AccessLog ("accessLog"): HAProxy's access log, as hagate run
 	// --access-log takes it (stdout, off, a syslog address or socket).
 	AccessLog ir.AccessLog
+	// AccessLogFormat ("accessLogFormat"): json or haproxy, as hagate run
+	// --access-log-format takes it.
+	AccessLogFormat ir.AccessLogFormat
 }
 
 // Keys are the keys a parameters ConfigMap may hold.
-var Keys = []string{"accessLog", "agentResources", "externalTrafficPolicy", "haproxyMaxconn", "haproxyThreads", "image",
+var Keys = []string{"accessLog", "accessLogFormat", "agentResources", "externalTrafficPolicy", "haproxyMaxconn", "haproxyThreads", "image",
 	"imagePullPolicy", "logLevel", "replicas", "resources", "serviceAnnotations", "serviceType"}
 
 // ParamsKind is the kind parametersRef must name: a core ConfigMap.
@@ -178,6 +181,12 @@ func (p *Parameters) set(k, v string) error {
 			return fmt.Errorf("%q is not stdout, off, a syslog server's IP address with an optional port, or a unix socket path", v)
 		}
 		p.AccessLog = a
+	case "accessLogFormat":
+		f, err := ir.ParseAccessLogFormat(v)
+		if err != nil || v == "" {
+			return fmt.Errorf("%q is not json or haproxy", v)
+		}
+		p.AccessLogFormat = f
 	default:
 		return fmt.Errorf("unknown key (known: %s)", strings.Join(Keys, ", "))
 	}
@@ -227,6 +236,9 @@ func Merge(class, gw *Parameters) *Parameters {
 		}
 		if p.AccessLog != "" {
 			out.AccessLog = p.AccessLog
+		}
+		if p.AccessLogFormat != "" {
+			out.AccessLogFormat = p.AccessLogFormat
 		}
 	}
 	return out

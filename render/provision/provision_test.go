@@ -78,6 +78,7 @@ func TestParseGood(t *testing.T) {
 		{"accessLog", "stdout", Parameters{AccessLog: ir.AccessLogStdout}},
 		{"accessLog", "10.0.0.5", Parameters{AccessLog: "10.0.0.5:514"}},
 		{"accessLog", "/dev/log", Parameters{AccessLog: "/dev/log"}},
+		{"accessLogFormat", "json", Parameters{AccessLogFormat: ir.AccessLogJSON}},
 	} {
 		t.Run(tc.key+"="+tc.value, func(t *testing.T) {
 			got, err := Parse(configMap("ns", "p", map[string]string{tc.key: tc.value}))
@@ -182,13 +183,13 @@ var (
 		"replicas": "2", "image": "class.example/hagate:1", "imagePullPolicy": "Always",
 		"resources": "requests: {cpu: 100m}", "agentResources": "requests: {memory: 100Mi}",
 		"serviceType": "NodePort", "serviceAnnotations": "a.example/x: class", "externalTrafficPolicy": "Cluster",
-		"haproxyThreads": "2", "haproxyMaxconn": "1000", "logLevel": "1", "accessLog": "off",
+		"haproxyThreads": "2", "haproxyMaxconn": "1000", "logLevel": "1", "accessLog": "off", "accessLogFormat": "json",
 	}
 	otherParams = map[string]string{
 		"replicas": "5", "image": "gw.example/hagate:2", "imagePullPolicy": "Never",
 		"resources": "requests: {cpu: 300m}", "agentResources": "requests: {memory: 300Mi}",
 		"serviceType": "ClusterIP", "serviceAnnotations": "a.example/x: gateway", "externalTrafficPolicy": "Local",
-		"haproxyThreads": "4", "haproxyMaxconn": "9000", "logLevel": "3", "accessLog": "127.0.0.1:5140",
+		"haproxyThreads": "4", "haproxyMaxconn": "9000", "logLevel": "3", "accessLog": "127.0.0.1:5140", "accessLogFormat": "haproxy",
 	}
 )
 
