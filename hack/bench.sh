@@ -31,6 +31,7 @@ run go test ./render ./templates ./controller/files ./render/report -run '^$' -b
 run go test ./cmd/hagate -run '^$' -bench RenderProcess -benchtime "$(bt 5x)"
 run go test ./test/e2e -run '^$' -bench 'CertRotation|Reload' -benchtime "$(bt 10x)" -timeout 30m
 run go test ./test/e2e -run '^$' -bench Routing -benchtime "$(bt 20000x)" -timeout 30m
-run go test ./test/requestcost -run '^$' -bench RequestCost -benchtime 1x -timeout 30m
+run go test ./test/e2e -run '^$' -bench Mirror -benchtime 1x -timeout 30m
+run go test ./test/requestcost -run '^$' -bench 'RequestCost|MirrorCost' -benchtime 1x -timeout 30m
 run go test ./test/kube -run '^$' -bench Convergence -benchtime 1x -timeout 30m
 run go test ./test/propagation -run '^$' -bench Propagation -benchtime 1x -timeout 60m
