@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"context"
 	"fmt"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -28,17 +27,10 @@ func (a *Agent) WatchDroppedLogs(ctx context.Context, interval time.Duration) {
 	}
 	socket := filepath.Join(a.o.ConfigDir, "haproxy.sock")
 	var w droppedLogs
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, interval, func() {
 		pid, dropped, err := readDroppedLogs(ctx, socket)
 		if err != nil {
-			continue // HAProxy not running yet, or reloading: next time
+			return // HAProxy not running yet, or reloading: next time
 		}
 		if n := w.grew(pid, dropped); n > 0 {
 			if a.o.Metrics != nil {
@@ -48,7 +40,7 @@ func (a *Agent) WatchDroppedLogs(ctx context.Context, interval time.Duration) {
 				"dropped", n, "since", interval.String(), "accessLog", a.o.AccessLog.String(), "total", w.total,
 				"hint", "read HAProxy's output faster, send the access log to a syslog socket (--access-log), or turn it off")
 		}
-	}
+	})
 }
 
 // droppedLogs turns readings of a worker's DroppedLogs into increments.
@@ -73,21 +65,11 @@ func (d *droppedLogs) grew(pid int, dropped uint64) uint64 {
 // readDroppedLogs asks the stats socket for "show info" and returns the
 // worker's PID and DroppedLogs.
 func readDroppedLogs(ctx context.Context, socket string) (int, uint64, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
+	out, err := statsCommand(ctx, socket, "show info")
 	if err != nil {
 		return 0, 0, err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	if _, err := c.Write([]byte("show info\n")); err != nil {
-		return 0, 0, err
-	}
-	return parseDroppedLogs(bufio.NewScanner(c))
+	return parseDroppedLogs(bufio.NewScanner(strings.NewReader(out)))
 }
 
 // parseDroppedLogs reads the Pid and DroppedLogs lines of "show info".

@@ -5,7 +5,6 @@ import (
 	"context"
 	"fmt"
 	"io"
-	"net"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -30,17 +29,10 @@ var mirrorResults = []string{"answered", "failed", "dropped", "too_large"}
 func (a *Agent) WatchMirrors(ctx context.Context, interval time.Duration) {
 	socket := filepath.Join(a.o.ConfigDir, "haproxy.sock")
 	var w mirrorCounters
-	t := time.NewTicker(interval)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
+	every(ctx, interval, func() {
 		r, err := readMirrors(ctx, socket)
 		if err != nil {
-			continue // HAProxy not running yet, reloading, or no mirroring
+			return // HAProxy not running yet, reloading, or no mirroring
 		}
 		for k, n := range w.grew(r) {
 			if a.o.Metrics != nil {
@@ -52,7 +44,7 @@ func (a *Agent) WatchMirrors(ctx context.Context, interval time.Duration) {
 					"hint", "the mirror answers too slowly or not at all for the rate of copies (each copy waits up to the mirror timeout)")
 			}
 		}
-	}
+	})
 }
 
 // mirrorKey is a counter of one mirror backend.
@@ -89,21 +81,11 @@ func (m *mirrorCounters) grew(r mirrorReading) map[mirrorKey]uint64 {
 
 // readMirrors asks the stats socket for "show hagate-mirror".
 func readMirrors(ctx context.Context, socket string) (mirrorReading, error) {
-	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-	defer cancel()
-	var d net.Dialer
-	c, err := d.DialContext(ctx, "unix", socket)
+	out, err := statsCommand(ctx, socket, "show hagate-mirror")
 	if err != nil {
 		return mirrorReading{}, err
 	}
-	defer c.Close()
-	if dl, ok := ctx.Deadline(); ok {
-		_ = c.SetDeadline(dl)
-	}
-	if _, err := c.Write([]byte("show hagate-mirror\n")); err != nil {
-		return mirrorReading{}, err
-	}
-	return parseMirrors(c)
+	return parseMirrors(strings.NewReader(out))
 }
 
 // parseMirrors reads the Pid line and the "Mirror: <backend> k=v ..."

@@ -133,18 +133,11 @@ func (a *Agent) WatchTicketKeys(ctx context.Context, interval time.Duration) {
 	if interval <= 0 {
 		interval = DefaultTicketKeysInterval
 	}
-	tk := time.NewTicker(interval)
-	defer tk.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-tk.C:
-		}
+	every(ctx, interval, func() {
 		if a.checkTicketKeys(time.Now()) {
 			a.applyTicketKeys(ctx)
 		}
-	}
+	})
 }
 
 // checkTicketKeys reads the keys file, rotates it when due at now, and
