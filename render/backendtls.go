@@ -114,7 +114,7 @@ func (t *translator) checkPolicy(pc *policyCtx) {
 	case len(v.CACertificateRefs) > 0:
 		var bundle bytes.Buffer
 		for _, ref := range v.CACertificateRefs {
-			pemData, prob := t.loadCAConfigMap("BackendTLSPolicy", pc.p.Namespace, string(ref.Group), string(ref.Kind), pc.p.Namespace, string(ref.Name))
+			pemData, _, prob := t.loadCAConfigMap("BackendTLSPolicy", pc.p.Namespace, string(ref.Group), string(ref.Kind), pc.p.Namespace, string(ref.Name))
 			if prob != nil {
 				if pc.refMsg == "" {
 					pc.refReason = gwapiv1.BackendTLSPolicyReasonInvalidCACertificateRef

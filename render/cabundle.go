@@ -26,22 +26,16 @@ func configMapValue(data map[string]string, binary map[string][]byte, key string
 	return "", false
 }
 
-// loadCRL reads the PEM CRLs of a ConfigMap's ca.crl (nil when it has
-// none), re-encoded, each checked to be signed by one of cas.
-func (t *translator) loadCRL(group, kind, ns, name, fromKind, fromNS string, cas []byte) ([]*x509.RevocationList, []byte, *refProblem) {
-	spec := refSpec{label: "CA certificate reference", want: "ConfigMap", checkName: true, fromKind: fromKind, fromNS: fromNS}
-	n, prob := t.resolveRef(spec, group, kind, ns, name)
-	if prob != nil {
-		return nil, nil, nil // reported by loadCAConfigMap
-	}
-	cm, prob := t.lookupConfigMap(n)
-	if prob != nil {
-		return nil, nil, nil
-	}
-	data, ok := configMapValue(cm.Data, cm.BinaryData, crlKey)
-	if !ok {
-		return nil, nil, nil
-	}
+// caRefCRL is the ca.crl of a CA ConfigMap that has one.
+type caRefCRL struct {
+	// where names the ConfigMap (namespace/name); data is its ca.crl.
+	where, data string
+}
+
+// parseCRL reads the PEM CRLs of a ConfigMap's ca.crl, re-encoded, each
+// checked to be signed by one of cas.
+func parseCRL(ref *caRefCRL, cas []byte) ([]*x509.RevocationList, []byte, *refProblem) {
+	n, data := ref.where, ref.data
 	issuers := pemCertificates(cas)
 	var out bytes.Buffer
 	var lists []*x509.RevocationList
@@ -80,27 +74,31 @@ func (t *translator) loadCRL(group, kind, ns, name, fromKind, fromNS string, cas
 // loadCAConfigMap reads the PEM certificates of a ConfigMap's ca.crt,
 // re-encoded, for a CA reference of an object of fromKind in fromNS (ns ""
 // is fromNS).
-func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name string) ([]byte, *refProblem) {
+// The ConfigMap's ca.crl, when it has one, comes with it (crl).
+func (t *translator) loadCAConfigMap(fromKind, fromNS, group, kind, ns, name string) (out []byte, crl *caRefCRL, prob *refProblem) {
 	spec := refSpec{label: "CA certificate reference", want: "ConfigMap", supported: "only core ConfigMaps with a " + caKey + " key are supported",
 		checkName: true, fromKind: fromKind, fromNS: fromNS}
 	n, prob := t.resolveRef(spec, group, kind, ns, name)
 	if prob != nil {
-		return nil, prob
+		return nil, nil, prob
 	}
 	cm, prob := t.lookupConfigMap(n)
 	if prob != nil {
-		return nil, prob
+		return nil, nil, prob
 	}
 	where := n.String()
 	data, ok := configMapValue(cm.Data, cm.BinaryData, caKey)
 	if !ok {
-		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s has no %s key.", where, caKey)}
+		return nil, nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s has no %s key.", where, caKey)}
 	}
 	out, err := caPEM([]byte(data))
 	if err != nil {
-		return nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s %v.", where, caKey, err)}
+		return nil, nil, &refProblem{refNotFound, fmt.Sprintf("ConfigMap %s: %s %v.", where, caKey, err)}
 	}
-	return out, nil
+	if v, ok := configMapValue(cm.Data, cm.BinaryData, crlKey); ok {
+		crl = &caRefCRL{where: where, data: v}
+	}
+	return out, crl, nil
 }
 
 // pemCertificates are the certificates of a PEM bundle that parse.

@@ -82,9 +82,10 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 	}
 	var bundle bytes.Buffer
 	cas := make([][]byte, len(cfg.CACertificateRefs))
+	crlOf := make([]*caRefCRL, len(cfg.CACertificateRefs))
 	for i, ref := range cfg.CACertificateRefs {
-		pemData, prob := t.loadCAConfigMap("Gateway", g.gw.Namespace, string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name))
-		cas[i] = pemData
+		pemData, crl, prob := t.loadCAConfigMap("Gateway", g.gw.Namespace, string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name))
+		cas[i], crlOf[i] = pemData, crl
 		if prob != nil {
 			reason := gwapiv1.ListenerReasonInvalidCACertificateRef
 			switch prob.kind {
@@ -112,7 +113,12 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 		if cas[i] == nil {
 			continue
 		}
-		lists, crlPEM, prob := t.loadCRL(string(ref.Group), string(ref.Kind), deref(ref.Namespace, ""), string(ref.Name), "Gateway", g.gw.Namespace, all.Bytes())
+		if crlOf[i] == nil {
+			bundle.Write(cas[i])
+			without = append(without, string(ref.Name))
+			continue
+		}
+		lists, crlPEM, prob := parseCRL(crlOf[i], all.Bytes())
 		if prob != nil {
 			if len(v.problems) == 0 {
 				v.reason = gwapiv1.ListenerReasonInvalidCACertificateRef
@@ -121,10 +127,6 @@ func (t *translator) loadValidation(g *gatewayCtx, port int32, cfg *gwapiv1.Fron
 			continue
 		}
 		bundle.Write(cas[i])
-		if lists == nil {
-			without = append(without, string(ref.Name))
-			continue
-		}
 		crls.Write(crlPEM)
 		for _, rl := range lists {
 			if !rl.NextUpdate.IsZero() && rl.NextUpdate.Before(t.snap.Now) {

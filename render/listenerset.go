@@ -6,8 +6,6 @@ import (
 	"sort"
 	"strings"
 
-	metav1 "k8s.io/apimachinery/pkg/apis/meta/v1"
-	"k8s.io/apimachinery/pkg/labels"
 	"k8s.io/apimachinery/pkg/types"
 	gwapiv1 "sigs.k8s.io/gateway-api/apis/v1"
 
@@ -82,22 +80,7 @@ func (t *translator) allowsListenerSet(g *gatewayCtx, ns string) bool {
 	if al == nil || al.Namespaces == nil || al.Namespaces.From == nil {
 		return false
 	}
-	switch *al.Namespaces.From {
-	case gwapiv1.NamespacesFromAll:
-		return true
-	case gwapiv1.NamespacesFromSame:
-		return ns == g.gw.Namespace
-	case gwapiv1.NamespacesFromSelector:
-		if al.Namespaces.Selector == nil {
-			return false
-		}
-		s, err := metav1.LabelSelectorAsSelector(al.Namespaces.Selector)
-		if err != nil {
-			return false
-		}
-		return s.Matches(labels.Set(t.idx.namespaceLabels(ns)))
-	}
-	return false
+	return t.namespaceSelected(*al.Namespaces.From, al.Namespaces.Selector, ns, g.gw.Namespace)
 }
 
 // listener makes the context of one of the ListenerSet's listeners.

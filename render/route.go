@@ -307,11 +307,19 @@ func (t *translator) allowsNamespace(l *listenerCtx, ns string) bool {
 		}
 		sel = ar.Namespaces.Selector
 	}
+	return t.namespaceSelected(from, sel, ns, l.namespace())
+}
+
+// namespaceSelected applies a namespace filter (a listener's
+// allowedRoutes, a Gateway's allowedListeners) to namespace ns: All,
+// Same (as the object's own, same), Selector (on ns's labels); anything
+// else (None) selects nothing.
+func (t *translator) namespaceSelected(from gwapiv1.FromNamespaces, sel *metav1.LabelSelector, ns, same string) bool {
 	switch from {
 	case gwapiv1.NamespacesFromAll:
 		return true
 	case gwapiv1.NamespacesFromSame:
-		return ns == l.namespace()
+		return ns == same
 	case gwapiv1.NamespacesFromSelector:
 		if sel == nil {
 			return false
