@@ -20,13 +20,13 @@ deps: ## install haproxy, openssl, curl, etcd, iproute2, kubectl from Debian's p
 build: ## build the hagate CLI into bin/hagate
 	$(GO) build -o $(BIN) ./cmd/hagate
 
-test: deps kube-apiserver haproxy-3.0 ## run go vet, every test and the conformance suite on Debian's HAProxy 2.6, then the HAProxy tests and the conformance suite on HAProxy 3.0 (installs HAProxy, etcd first when missing; builds kube-apiserver and HAProxy 3.0 once)
+test: deps kube-apiserver haproxy-3.0 ## run go vet, every test and the conformance suite on Debian's HAProxy 2.6, then every test and the conformance suite again on HAProxy 3.0 (installs HAProxy, etcd first when missing; builds kube-apiserver and HAProxy 3.0 once)
 	$(GO) vet ./...
 	$(GO) vet -tags conformance ./conformance/...
 	HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
 	HAGATE_CONFORMANCE_REPORT=.local/conformance-report.yaml bash hack/conformance.sh
 	@echo "== the same on HAProxy 3.0 ($(HAPROXY30))"
-	HAGATE_HAPROXY_BIN=$(CURDIR)/$(HAPROXY30) $(GO) test ./controller/pipeline ./haproxy/... ./controller/agent ./test/e2e -count=1 -timeout 20m
+	PATH=$(CURDIR)/$(dir $(HAPROXY30)):$$PATH HAGATE_HAPROXY_BIN=$(CURDIR)/$(HAPROXY30) HAGATE_REQUIRE_CLUSTER=1 $(GO) test ./... -count=1 -timeout 20m
 	HAGATE_HAPROXY_BIN=$(HAPROXY30) HAGATE_CONFORMANCE_REPORT=.local/conformance-report-haproxy-3.0.yaml bash hack/conformance.sh
 
 haproxy-3.0: ## build HAProxy 3.0 LTS into .local/haproxy-3.0 from Debian trixie's upstream tarball (hack/haproxy-3.0.sh; about two minutes), unless built already
