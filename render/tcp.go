@@ -60,6 +60,7 @@ func (t *translator) sniRouter(bg bindGroup, ls, https, term, pass []*listenerCt
 		for _, l := range ls {
 			entries = append(entries, &ir.SNIRoute{
 				Comment:  fmt.Sprintf("listener %s: terminated by %s", l.name, internal),
+				Listener: l.name,
 				SNI:      l.hostname,
 				Backends: []ir.WeightedBackend{{Backend: b, Weight: 1}},
 			})
@@ -118,6 +119,7 @@ func (t *translator) tlsRouteEntries(ls []*listenerCtx, idx *listenerIndex) []*i
 				won = true
 				out = append(out, &ir.SNIRoute{
 					Comment:  fmt.Sprintf("listener %s, TLSRoute %s/%s", l.name, a.obj.GetNamespace(), a.obj.GetName()),
+					Listener: l.name,
 					SNI:      h,
 					Backends: t.tcpBackends(a.route, l),
 					Origin:   ir.Origin{Kind: kindTLSRoute, Namespace: a.obj.GetNamespace(), Name: a.obj.GetName()},
@@ -129,7 +131,8 @@ func (t *translator) tlsRouteEntries(ls []*listenerCtx, idx *listenerIndex) []*i
 		}
 		if _, ok := claimed[l.hostname]; !ok {
 			out = append(out, &ir.SNIRoute{
-				Comment: fmt.Sprintf("listener %s: no TLSRoute for these names, connections are closed", l.name),
+				Comment:  fmt.Sprintf("listener %s: no TLSRoute for these names, connections are closed", l.name),
+				Listener: l.name,
 				SNI:     l.hostname,
 			})
 		}

@@ -69,10 +69,11 @@ func (t *translator) tcpFrontend(bg bindGroup, ls []*listenerCtx) *ir.TCPFronten
 		Plain:     true,
 		Listeners: []*ir.Listener{{Name: l.name}},
 	}
-	fe.Default = &ir.SNIRoute{Comment: fmt.Sprintf("listener %s: no TCPRoute, connections are closed", l.name)}
+	fe.Default = &ir.SNIRoute{Comment: fmt.Sprintf("listener %s: no TCPRoute, connections are closed", l.name), Listener: l.name}
 	if r := t.tcpRoute(l); r != nil {
 		fe.Default = &ir.SNIRoute{
 			Comment:  fmt.Sprintf("listener %s, TCPRoute %s/%s", l.name, r.obj.GetNamespace(), r.obj.GetName()),
+			Listener: l.name,
 			Backends: t.tcpBackends(r, l),
 			Origin:   ir.Origin{Kind: kindTCPRoute, Namespace: r.obj.GetNamespace(), Name: r.obj.GetName()},
 		}

@@ -68,6 +68,7 @@ var tmpl = template.Must(template.New("").Funcs(sprig.TxtFuncMap()).Funcs(templa
 	"arg":              Arg,
 	"jsonHTTPLog":      func() string { return jsonHTTPLog },
 	"jsonTCPLog":       func() string { return jsonTCPLog },
+	"logRoute":         logRoute,
 	"comment":          comment,
 	"sanRegex":         sanRegex,
 	"logFormat":        LogFormat,

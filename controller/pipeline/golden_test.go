@@ -7,7 +7,8 @@
 //     bundles) and the TLS session-ticket keys file, described, never
 //     copied (an input with the line "# test: tls-ticket-keys" renders
 //     with a fixed set of dummy ticket keys, as the agent gives render
-//     its keys);
+//     its keys; "# test: access-log-format json" renders with
+//     --access-log-format json);
 //   - status.yaml: the status of every object;
 //   - ir.yaml: the render/ir.Config templates turned into those files, as
 //     YAML (fields in alphabetical order, fields at their zero value left
@@ -91,6 +92,7 @@ import (
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"
 	"hagate.io/hagate/render"
+	"hagate.io/hagate/render/ir"
 	"hagate.io/hagate/render/snapshot"
 	"hagate.io/hagate/templates"
 )
@@ -135,13 +137,15 @@ func TestGolden(t *testing.T) {
 		dir := filepath.Dir(in)
 		t.Run(filepath.Base(dir), func(t *testing.T) {
 			snap := loadGoldenInput(t, in, ca)
-			o, err := Render(snap, Options{ConfigRoot: goldenRoot, StatusReport: true})
+			opts := goldenOptions(t, in)
+			opts.ConfigRoot, opts.StatusReport = goldenRoot, true
+			o, err := Render(snap, opts)
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
 			b, warnings := o.WithStatus(), o.Warnings
 			want := goldenFiles(t, b, warnings)
-			want[irFile] = goldenIR(t, snap, o)
+			want[irFile] = goldenIR(t, snap, o, opts)
 			compareGolden(t, filepath.Join(dir, "out"), want)
 			data, err := os.ReadFile(in)
 			if err != nil {
@@ -151,7 +155,9 @@ func TestGolden(t *testing.T) {
 
 			// The same input, rendered for a real folder, passes haproxy -c.
 			tmp := t.TempDir()
-			o2, err := Render(snap, Options{ConfigRoot: tmp, StatusReport: true})
+			opts2 := opts
+			opts2.ConfigRoot = tmp
+			o2, err := Render(snap, opts2)
 			if err != nil {
 				t.Fatalf("render: %v", err)
 			}
@@ -162,7 +168,7 @@ func TestGolden(t *testing.T) {
 			haproxytest.Check(t, filepath.Join(tmp, bundle.ConfigFile))
 
 			// Byte-identical output for the same input.
-			o3, err := Render(snap, Options{ConfigRoot: goldenRoot, StatusReport: true})
+			o3, err := Render(snap, opts)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -181,13 +187,14 @@ const irFile = "ir.yaml"
 // templates. PEM files are projected to their path, origin and a
 // description of their content (as in pem-files.txt); every other field
 // is as the IR holds it, zero values left out, keys sorted.
-func goldenIR(t *testing.T, snap *snapshot.Snapshot, o *Output) []byte {
+func goldenIR(t *testing.T, snap *snapshot.Snapshot, o *Output, opts Options) []byte {
 	t.Helper()
 	// Render's IR, with the options Render passes (the golden test sets
-	// only ConfigRoot, which templates use): templates must turn it into
-	// the very Bundle Render returned, or ir.yaml is not this case's IR.
-	res := render.Translate(snap, render.Options{})
-	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: goldenRoot})
+	// ConfigRoot and the case's "# test:" options): templates must turn it
+	// into the very Bundle Render returned, or ir.yaml is not this case's
+	// IR.
+	res := render.Translate(snap, render.Options{RuleNames: opts.AccessLogFormat.JSON()})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: goldenRoot, AccessLogFormat: opts.AccessLogFormat})
 	if err != nil {
 		t.Fatalf("templates: %v", err)
 	}
@@ -518,4 +525,27 @@ func fillTestCRL(t *testing.T, cm *corev1.ConfigMap) {
 	}
 	cm.Data["ca.crt"] = string(certPEM)
 	cm.Data["ca.crl"] = string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
+}
+
+// accessLogFormatOption in a golden input renders it with that
+// --access-log-format ("# test: access-log-format json").
+const accessLogFormatOption = "# test: access-log-format "
+
+// goldenOptions are the options a golden input asks for with "# test:"
+// lines.
+func goldenOptions(t *testing.T, in string) Options {
+	t.Helper()
+	data, err := os.ReadFile(in)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var o Options
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(strings.TrimSpace(line), accessLogFormatOption); ok {
+			if o.AccessLogFormat, err = ir.ParseAccessLogFormat(v); err != nil {
+				t.Fatalf("%s: %v", in, err)
+			}
+		}
+	}
+	return o
 }

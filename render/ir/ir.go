@@ -267,6 +267,9 @@ type TCPFrontend struct {
 type SNIRoute struct {
 	// Comment names the listener and route.
 	Comment string
+	// Listener is the listener's name ("namespace/gateway/listener"),
+	// empty for the connections no listener takes.
+	Listener string
 	// SNI is an exact name or "*.suffix" (any number of labels).
 	SNI string
 	// Backends share the connections by weight (ClosedBackend: they are
