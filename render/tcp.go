@@ -133,7 +133,7 @@ func (t *translator) tlsRouteEntries(ls []*listenerCtx, idx *listenerIndex) []*i
 			out = append(out, &ir.SNIRoute{
 				Comment:  fmt.Sprintf("listener %s: no TLSRoute for these names, connections are closed", l.name),
 				Listener: l.name,
-				SNI:     l.hostname,
+				SNI:      l.hostname,
 			})
 		}
 	}
