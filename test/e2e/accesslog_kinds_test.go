@@ -3,7 +3,6 @@ package e2e
 import (
 	"bufio"
 	"crypto/tls"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -195,14 +194,7 @@ func TestJSONAccessLogEveryKind(t *testing.T) {
 	}
 	var lines []map[string]any
 	if _, ok := eventually(10*time.Second, func() bool {
-		lines = nil
-		for _, l := range out.jsonLines() {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("an access log line is not JSON: %v\n%s", err, l)
-			}
-			lines = append(lines, m)
-		}
+		lines = out.parsedJSONLines(t)
 		return find(lines, "path", "/with-cert") != nil && find(lines, "path", "/plain") != nil && find(lines, "path", "<BADREQ>") != nil &&
 			find(lines, "route", "TLSRoute/default/pass") != nil && find(lines, "route", "TCPRoute/default/db") != nil
 	}); !ok {

@@ -52,6 +52,21 @@ func (b *lineBuffer) jsonLines() []string {
 	return out
 }
 
+// parsedJSONLines parses every JSON line; a line that does not parse fails
+// the test.
+func (b *lineBuffer) parsedJSONLines(t *testing.T) []map[string]any {
+	t.Helper()
+	var out []map[string]any
+	for _, l := range b.jsonLines() {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(l), &m); err != nil {
+			t.Fatalf("an access log line is not JSON: %v\n%s", err, l)
+		}
+		out = append(out, m)
+	}
+	return out
+}
+
 // JSON access logs: a line per request parses as JSON and names the
 // listener, host, route rule, backend and server, TLS facts, status and
 // timers; a request whose path holds quotes and backslashes does not
@@ -77,14 +92,7 @@ func TestJSONAccessLog(t *testing.T) {
 
 	var lines []map[string]any
 	if _, ok := eventually(10*time.Second, func() bool {
-		lines = nil
-		for _, l := range out.jsonLines() {
-			var m map[string]any
-			if err := json.Unmarshal([]byte(l), &m); err != nil {
-				t.Fatalf("an access log line is not JSON: %v\n%s", err, l)
-			}
-			lines = append(lines, m)
-		}
+		lines = out.parsedJSONLines(t)
 		n := 0
 		for _, m := range lines {
 			if p, _ := m["path"].(string); p == "/hello" || strings.Contains(p, "uote") {

@@ -80,11 +80,17 @@ func testDualCertificates(t *testing.T, rsaFirst bool) {
 	e.secret("default-cert", ecdsaLeaf)
 	serial := func(l *pki.Leaf) string { return fmt.Sprintf("%X", l.Cert.SerialNumber) }
 	rsaWant, ecdsaWant := "rsaEncryption "+serial(rsaLeaf), "id-ecPublicKey "+serial(ecdsaLeaf)
-	if got, ok := eventuallyEqual(20*time.Second, func() string {
-		return e.servedKey(t, "default.example.com", "-tls1_2", "RSA+SHA256:RSA-PSS+SHA256") + ", " + e.servedKey(t, "default.example.com", "-tls1_2", "ECDSA+SHA256")
-	}, rsaWant+", "+ecdsaWant); !ok {
-		t.Fatalf("RSA-only, ECDSA-only clients get %s, want %s, %s", got, rsaWant, ecdsaWant)
+	// waitServed waits until an RSA-only and an ECDSA-only client of TLS
+	// version v get rsaWant and ecdsaWant.
+	waitServed := func(what, v, rsaOnly, ecdsaOnly string) {
+		t.Helper()
+		if got, ok := eventuallyEqual(20*time.Second, func() string {
+			return e.servedKey(t, "default.example.com", v, rsaOnly) + ", " + e.servedKey(t, "default.example.com", v, ecdsaOnly)
+		}, rsaWant+", "+ecdsaWant); !ok {
+			t.Fatalf("%s: RSA-only, ECDSA-only clients get %s, want %s, %s", what, got, rsaWant, ecdsaWant)
+		}
 	}
+	waitServed("both certificates", "-tls1_2", "RSA+SHA256:RSA-PSS+SHA256", "ECDSA+SHA256")
 	for _, v := range []string{"-tls1_2", "-tls1_3"} {
 		rsaOnly, ecdsaOnly, both := "RSA+SHA256:RSA-PSS+SHA256", "ECDSA+SHA256", "ECDSA+SHA256:RSA+SHA256"
 		if v == "-tls1_3" {
@@ -112,19 +118,11 @@ func testDualCertificates(t *testing.T, rsaFirst bool) {
 	rsaLeaf = rsaCA.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}, RSA: true})
 	e.secret("default-rsa", rsaLeaf)
 	rsaWant = "rsaEncryption " + serial(rsaLeaf)
-	if got, ok := eventuallyEqual(20*time.Second, func() string {
-		return e.servedKey(t, "default.example.com", "-tls1_3", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256") + ", " + e.servedKey(t, "default.example.com", "-tls1_3", "ecdsa_secp256r1_sha256")
-	}, rsaWant+", "+ecdsaWant); !ok {
-		t.Fatalf("after rotating the RSA certificate: served %s, want %s, %s", got, rsaWant, ecdsaWant)
-	}
+	waitServed("after rotating the RSA certificate", "-tls1_3", "rsa_pss_rsae_sha256:rsa_pkcs1_sha256", "ecdsa_secp256r1_sha256")
 	ecdsaLeaf = e.ca.Issue(t, pki.LeafOptions{DNSNames: []string{"default.example.com"}})
 	e.secret("default-cert", ecdsaLeaf)
 	ecdsaWant = "id-ecPublicKey " + serial(ecdsaLeaf)
-	if got, ok := eventuallyEqual(20*time.Second, func() string {
-		return e.servedKey(t, "default.example.com", "-tls1_2", "RSA+SHA256:RSA-PSS+SHA256") + ", " + e.servedKey(t, "default.example.com", "-tls1_2", "ECDSA+SHA256")
-	}, rsaWant+", "+ecdsaWant); !ok {
-		t.Fatalf("after rotating the ECDSA certificate: served %s, want %s, %s", got, rsaWant, ecdsaWant)
-	}
+	waitServed("after rotating the ECDSA certificate", "-tls1_2", "RSA+SHA256:RSA-PSS+SHA256", "ECDSA+SHA256")
 	if r := e.counter("hagate_haproxy_reloads_total", ""); r != reloads {
 		t.Errorf("rotating the certificates reloaded HAProxy (%v -> %v)", reloads, r)
 	}
