@@ -19,8 +19,12 @@ func TestDataPlaneMetrics(t *testing.T) {
 	port := haproxytest.FreePort(t)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
 	e := startRunWith(t, func(o *agent.Options) { o.HAProxyMetricsAddress = addr })
+	// Its idle connections closed at the end: HAProxy's soft stop waits
+	// for an idle keep-alive connection (option idle-close-on-response).
+	scraper := &http.Client{Transport: &http.Transport{}}
+	defer scraper.CloseIdleConnections()
 	backendTotal := func() (float64, bool) {
-		resp, err := http.Get("http://" + addr + "/metrics")
+		resp, err := scraper.Get("http://" + addr + "/metrics")
 		if err != nil {
 			return 0, false
 		}
@@ -36,12 +40,22 @@ func TestDataPlaneMetrics(t *testing.T) {
 		}
 		return 0, false
 	}
-	var before float64
-	if _, ok := eventually(20*time.Second, func() bool {
-		var ok bool
-		before, ok = backendTotal()
-		return ok
-	}); !ok {
+	// HAProxy counts a response when its stream ends, which may be just
+	// after the client has read it: the counter is read once it has
+	// settled (the same value twice, 200 ms apart), before and after.
+	settled := func() (float64, bool) {
+		var v float64
+		_, ok := eventually(20*time.Second, func() bool {
+			a, ok1 := backendTotal()
+			time.Sleep(200 * time.Millisecond)
+			b, ok2 := backendTotal()
+			v = b
+			return ok1 && ok2 && a == b
+		})
+		return v, ok
+	}
+	before, ok := settled()
+	if !ok {
 		t.Fatal("the exporter does not report backend default_web_80")
 	}
 	const n = 25
@@ -50,7 +64,7 @@ func TestDataPlaneMetrics(t *testing.T) {
 			t.Fatalf("request %d: %d", i, s)
 		}
 	}
-	after, _ := backendTotal()
+	after, _ := settled()
 	if after-before != n {
 		t.Errorf("haproxy_backend_http_responses_total of default_web_80 moved by %v, want %d", after-before, n)
 	}
