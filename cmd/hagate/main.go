@@ -52,6 +52,7 @@ type renderFlags struct {
 	securityLevel  int
 	expiryWarning  time.Duration
 	ticketKeys     string
+	dataPlaneFlags
 }
 
 func newRenderCmd() *cobra.Command {
@@ -78,6 +79,7 @@ OUT is replaced as a whole, and only when rendering succeeds.`,
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of the HAProxy that will run the configuration (1-5): certificates it would refuse are reported, not written")
 	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a certificate expires its listener's ResolvedRefs message in status.yaml says so (0: never)")
 	fl.StringVar(&f.ticketKeys, "tls-ticket-keys", "", "TLS session-ticket keys file (one base64 key of 48 or 80 bytes a line, oldest first, at least 3): the binds that terminate TLS use its last 3 keys (written to OUT, 0600) and session tickets are on; without it they are off")
+	f.dataPlaneFlags.add(fl)
 	_ = cmd.MarkFlagRequired("filename")
 	_ = cmd.MarkFlagRequired("output")
 	return cmd
@@ -114,13 +116,22 @@ func runRender(cmd *cobra.Command, f *renderFlags) error {
 		}
 		loaded.Snapshot.TLSTicketKeys = keys
 	}
+	accessLog, accessLogFormat, err := f.accessLogs()
+	if err != nil {
+		return err
+	}
 	o, err := pipeline.Render(loaded.Snapshot, pipeline.Options{
-		ControllerName: f.controllerName,
-		ConfigRoot:     root,
-		BindAddress:    f.bindAddress,
-		SecurityLevel:  f.securityLevel,
-		ExpiryWarning:  expiryOption(f.expiryWarning),
-		StatusReport:   true,
+		ControllerName:  f.controllerName,
+		ConfigRoot:      root,
+		BindAddress:     f.bindAddress,
+		SecurityLevel:   f.securityLevel,
+		ExpiryWarning:   expiryOption(f.expiryWarning),
+		Threads:         f.threads,
+		Maxconn:         f.maxconn,
+		AccessLog:       accessLog,
+		AccessLogFormat: accessLogFormat,
+		MetricsAddress:  f.haproxyMetrics,
+		StatusReport:    true,
 	})
 	if err != nil {
 		return err

@@ -86,6 +86,28 @@ func TestRenderFromStdinWithFlags(t *testing.T) {
 	}
 }
 
+// render takes run's data-plane flags, so that it writes what run would:
+// the access log, HAProxy's exporter, threads and maxconn.
+func TestRenderDataPlaneFlags(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	_, stderr, err := run(t, minimal, "render", "-f", "-", "-o", out, "--access-log-format", "json", "--access-log", "127.0.0.1:5140",
+		"--haproxy-metrics-address", "127.0.0.1:8405", "--haproxy-threads", "2", "--haproxy-maxconn", "5000")
+	if err != nil {
+		t.Fatalf("render: %v\n%s", err, stderr)
+	}
+	cfg := read(t, filepath.Join(out, "haproxy.cfg"))
+	for _, want := range []string{`log-format "{\"time\"`, "log 127.0.0.1:5140 local0", "frontend hagate-haproxy-metrics from metrics", "bind 127.0.0.1:8405", "nbthread 2", "maxconn 5000"} {
+		if !strings.Contains(cfg, want) {
+			t.Errorf("haproxy.cfg lacks %q", want)
+		}
+	}
+	for _, bad := range [][]string{{"--access-log-format", "yaml"}, {"--access-log", "nowhere"}} {
+		if _, _, err := run(t, minimal, append([]string{"render", "-f", "-", "-o", out}, bad...)...); err == nil {
+			t.Errorf("render %v: no error", bad)
+		}
+	}
+}
+
 func TestRenderOtherControllerName(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "out")
 	if _, _, err := run(t, minimal, "render", "-f", "-", "-o", out, "--controller-name", "example.net/other"); err != nil {

@@ -22,7 +22,6 @@ import (
 	"hagate.io/hagate/controller/agent"
 	"hagate.io/hagate/controller/metrics"
 	"hagate.io/hagate/render"
-	"hagate.io/hagate/render/ir"
 )
 
 // runFlags are the flags of `hagate run`.
@@ -44,15 +43,11 @@ type runFlags struct {
 	leaderNS       string
 	securityLevel  int
 	expiryWarning  time.Duration
-	haproxyMetrics string
-	accessLogFmt   string
 	reloadTimeout  time.Duration
 	provisioned    bool
-	threads        int32
-	maxconn        int32
-	accessLog      string
 	ticketKeys     string
 	ticketRotation time.Duration
+	dataPlaneFlags
 }
 
 func newRunCmd() *cobra.Command {
@@ -90,15 +85,11 @@ Without it, hagate watches the cluster (in-cluster configuration, or
 	fl.BoolVar(&f.leaderElect, "leader-elect", false, "only the elected replica writes statuses; every replica drives its own HAProxy")
 	fl.StringVar(&f.leaderNS, "leader-election-namespace", "", "namespace of the leader election Lease (default: the pod's namespace)")
 	fl.IntVar(&f.securityLevel, "openssl-security-level", render.DefaultSecurityLevel, "OpenSSL security level of HAProxy's TLS library (1-5): certificates it would refuse (weak keys or signatures) are reported, not loaded")
-	fl.StringVar(&f.accessLogFmt, "access-log-format", string(ir.AccessLogHAProxy), "format of the access log lines: haproxy (option httplog, tcplog) or json (a JSON object per request or connection naming the listener, route rule, backend, server and TLS facts)")
-	fl.StringVar(&f.haproxyMetrics, "haproxy-metrics-address", "", "where HAProxy's own Prometheus exporter answers /metrics (its frontends, backends and servers), as host:port or :port, on a port of its own (default: off)")
 	fl.DurationVar(&f.expiryWarning, "certificate-expiry-warning", render.DefaultExpiryWarning, "how long before a served certificate expires its listener's ResolvedRefs message says so and (Kubernetes) a Warning event is written on its Gateway or ListenerSet, once a day (0: never)")
 	fl.BoolVar(&f.provisioned, "provisioned", false, "serve the data plane hagate controller made for --gateway: listeners bind every address, the Gateway's addresses are its Service's, the GatewayClass status is the controller's")
-	fl.Int32Var(&f.threads, "haproxy-threads", 0, "HAProxy's nbthread (0: a thread per CPU)")
-	fl.Int32Var(&f.maxconn, "haproxy-maxconn", 0, "HAProxy's maxconn (0: HAProxy's default)")
-	fl.StringVar(&f.accessLog, "access-log", string(ir.AccessLogStdout), "HAProxy's access log: stdout, off, a syslog server's IP[:port] (UDP, port 514 by default) or a unix datagram socket path such as /dev/log; lines HAProxy drops are counted in hagate_haproxy_dropped_logs_total and logged")
 	fl.StringVar(&f.ticketKeys, "tls-ticket-keys", "", "TLS session-ticket keys file shared by every bind that terminates TLS, so sessions resume across reloads and on replicas sharing the file (e.g. a mounted Secret): one base64 key (48 or 80 bytes) a line, oldest first, at least 3; created (0600) when missing (default <state-dir>/tls-ticket-keys; off: no session tickets)")
 	fl.DurationVar(&f.ticketRotation, "tls-ticket-rotation", agent.DefaultTicketRotation, "rotate the session-ticket keys (a new key at the end of the file, the oldest dropped, applied through the Runtime API) once the file is this old (0: never; another replica's rotation of a shared file is applied either way)")
+	f.dataPlaneFlags.add(fl)
 	fl.DurationVar(&f.reloadTimeout, "haproxy-reload-timeout", 30*time.Second, "how long a reload waits for HAProxy's new worker before the apply fails and is retried")
 	return cmd
 }
@@ -120,13 +111,9 @@ func runRun(cmd *cobra.Command, f *runFlags) error {
 	if f.provisioned && (f.gateway == "" || f.sourceDir != "") {
 		return errors.New("--provisioned serves one Gateway of the cluster: it needs --gateway and no --source-dir")
 	}
-	accessLogFormat, err := ir.ParseAccessLogFormat(f.accessLogFmt)
+	accessLog, accessLogFormat, err := f.accessLogs()
 	if err != nil {
 		return err
-	}
-	accessLog, err := ir.ParseAccessLog(f.accessLog)
-	if err != nil {
-		return fmt.Errorf("--access-log: %w", err)
 	}
 	log := newLogger(f.verbosity)
 	ctx, stop := signal.NotifyContext(cmd.Context(), os.Interrupt, syscall.SIGTERM)

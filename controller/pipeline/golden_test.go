@@ -7,8 +7,8 @@
 //     bundles) and the TLS session-ticket keys file, described, never
 //     copied (an input with the line "# test: tls-ticket-keys" renders
 //     with a fixed set of dummy ticket keys, as the agent gives render
-//     its keys; "# test: access-log-format json" renders with
-//     --access-log-format json);
+//     its keys; "# test: access-log-format json" and "# test:
+//     haproxy-metrics-address :8405" render with those flags);
 //   - status.yaml: the status of every object;
 //   - ir.yaml: the render/ir.Config templates turned into those files, as
 //     YAML (fields in alphabetical order, fields at their zero value left
@@ -194,7 +194,7 @@ func goldenIR(t *testing.T, snap *snapshot.Snapshot, o *Output, opts Options) []
 	// into the very Bundle Render returned, or ir.yaml is not this case's
 	// IR.
 	res := render.Translate(snap, render.Options{RuleNames: opts.AccessLogFormat.JSON()})
-	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: goldenRoot, AccessLogFormat: opts.AccessLogFormat})
+	tout, err := templates.Render(res.Config, templates.Options{ConfigRoot: goldenRoot, AccessLogFormat: opts.AccessLogFormat, MetricsAddress: opts.MetricsAddress})
 	if err != nil {
 		t.Fatalf("templates: %v", err)
 	}
@@ -527,9 +527,13 @@ func fillTestCRL(t *testing.T, cm *corev1.ConfigMap) {
 	cm.Data["ca.crl"] = string(pem.EncodeToMemory(&pem.Block{Type: "X509 CRL", Bytes: der}))
 }
 
-// accessLogFormatOption in a golden input renders it with that
-// --access-log-format ("# test: access-log-format json").
-const accessLogFormatOption = "# test: access-log-format "
+// accessLogFormatOption and metricsAddressOption in a golden input render
+// it with that --access-log-format ("# test: access-log-format json") and
+// --haproxy-metrics-address ("# test: haproxy-metrics-address :8405").
+const (
+	accessLogFormatOption = "# test: access-log-format "
+	metricsAddressOption  = "# test: haproxy-metrics-address "
+)
 
 // goldenOptions are the options a golden input asks for with "# test:"
 // lines.
@@ -541,10 +545,14 @@ func goldenOptions(t *testing.T, in string) Options {
 	}
 	var o Options
 	for _, line := range strings.Split(string(data), "\n") {
-		if v, ok := strings.CutPrefix(strings.TrimSpace(line), accessLogFormatOption); ok {
+		line = strings.TrimSpace(line)
+		if v, ok := strings.CutPrefix(line, accessLogFormatOption); ok {
 			if o.AccessLogFormat, err = ir.ParseAccessLogFormat(v); err != nil {
 				t.Fatalf("%s: %v", in, err)
 			}
+		}
+		if v, ok := strings.CutPrefix(line, metricsAddressOption); ok {
+			o.MetricsAddress = v
 		}
 	}
 	return o
