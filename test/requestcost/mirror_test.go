@@ -1,8 +1,6 @@
 package requestcost
 
 import (
-	"bytes"
-	"encoding/base64"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -11,13 +9,9 @@ import (
 	"text/template"
 	"time"
 
-	"hagate.io/hagate/controller/files"
-	"hagate.io/hagate/haproxy/bundle"
 	"hagate.io/hagate/internal/testutil/haproxytest"
 	"hagate.io/hagate/internal/testutil/pki"
-	"hagate.io/hagate/render"
 	"hagate.io/hagate/render/ir"
-	"hagate.io/hagate/templates"
 )
 
 // mirrorScenario: one HTTPS listener, the route h0.example.com, whose
@@ -156,39 +150,7 @@ func BenchmarkMirrorCost(b *testing.B) {
 // "" for none) and starts HAProxy on it.
 func mirrorTarget(b *testing.B, name, mirror string, leaf *pki.Leaf, backendPort, backendPID int) *target {
 	b.Helper()
-	dir := b.TempDir()
 	port := haproxytest.FreePort(b)
-	var in bytes.Buffer
-	err := template.Must(template.New("").Funcs(template.FuncMap{"list": func(s ...string) []string { return s }}).Parse(mirrorScenario)).Execute(&in, map[string]any{
-		"Port": port, "Backend": backendPort, "Mirror": mirror,
-		"Cert": base64.StdEncoding.EncodeToString(leaf.CertPEM), "Key": base64.StdEncoding.EncodeToString(leaf.KeyPEM),
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	manifest := filepath.Join(dir, "in.yaml")
-	if err := os.WriteFile(manifest, in.Bytes(), 0o600); err != nil {
-		b.Fatal(err)
-	}
-	loaded, err := files.Load(files.Options{Paths: []string{manifest}})
-	if err != nil {
-		b.Fatal(err)
-	}
-	for _, e := range loaded.Errors {
-		b.Fatalf("scenario: %v", e)
-	}
-	loaded.Snapshot.Now = time.Now()
-	cfgDir := filepath.Join(dir, "config")
-	res := render.Translate(loaded.Snapshot, render.Options{})
-	out, err := templates.Render(res.Config, templates.Options{ConfigRoot: cfgDir, BindAddress: "127.0.0.1", Threads: 1, AccessLog: ir.AccessLogOff})
-	if err != nil {
-		b.Fatal(err)
-	}
-	if err := out.Bundle.ReplaceDir(cfgDir); err != nil {
-		b.Fatal(err)
-	}
-	cfg := filepath.Join(cfgDir, bundle.ConfigFile)
-	haproxytest.Check(b, cfg)
-	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	return &target{name: name, addr: addr, pid: start(b, proxyCPU, cfg, nil, addr), backend: backendPID}
+	tmpl := template.Must(template.New("").Funcs(template.FuncMap{"list": func(s ...string) []string { return s }}).Parse(mirrorScenario))
+	return startRendered(b, name, tmpl, map[string]any{"Port": port, "Backend": backendPort, "Mirror": mirror}, leaf, port, backendPID, ir.AccessLogOff)
 }

@@ -214,18 +214,26 @@ type target struct {
 // HAProxy on it.
 func (s *setup) hagate(b *testing.B, name string, log ir.AccessLog) *target {
 	b.Helper()
-	dir := b.TempDir()
 	port := haproxytest.FreePort(b)
 	routes := make([]int, s.routes)
 	for i := range routes {
 		routes[i] = i
 	}
+	tmpl := template.Must(template.New("").Parse(scenario))
+	return startRendered(b, name, tmpl, map[string]any{"Port": port, "Backend": s.backendPort, "Routes": routes}, s.leaf, port, s.backendPID, log)
+}
+
+// startRendered executes tmpl with data (and the leaf's Cert and Key, in
+// base64) into a manifest, renders it through hagate's pipeline (its two
+// steps, with the access log chosen) into a folder of its own, checks it
+// with haproxy -c and starts HAProxy on it, serving port.
+func startRendered(b *testing.B, name string, tmpl *template.Template, data map[string]any, leaf *pki.Leaf, port, backendPID int, log ir.AccessLog) *target {
+	b.Helper()
+	dir := b.TempDir()
+	data["Cert"] = base64.StdEncoding.EncodeToString(leaf.CertPEM)
+	data["Key"] = base64.StdEncoding.EncodeToString(leaf.KeyPEM)
 	var in bytes.Buffer
-	err := template.Must(template.New("").Parse(scenario)).Execute(&in, map[string]any{
-		"Port": port, "Backend": s.backendPort, "Routes": routes,
-		"Cert": base64.StdEncoding.EncodeToString(s.leaf.CertPEM), "Key": base64.StdEncoding.EncodeToString(s.leaf.KeyPEM),
-	})
-	if err != nil {
+	if err := tmpl.Execute(&in, data); err != nil {
 		b.Fatal(err)
 	}
 	manifest := filepath.Join(dir, "in.yaml")
@@ -241,7 +249,6 @@ func (s *setup) hagate(b *testing.B, name string, log ir.AccessLog) *target {
 	}
 	loaded.Snapshot.Now = time.Now()
 	cfgDir := filepath.Join(dir, "config")
-	// pipeline.Render's two steps, with the access log chosen.
 	res := render.Translate(loaded.Snapshot, render.Options{})
 	out, err := templates.Render(res.Config, templates.Options{ConfigRoot: cfgDir, BindAddress: "127.0.0.1", Threads: 1, AccessLog: log})
 	if err != nil {
@@ -253,7 +260,7 @@ func (s *setup) hagate(b *testing.B, name string, log ir.AccessLog) *target {
 	cfg := filepath.Join(cfgDir, bundle.ConfigFile)
 	haproxytest.Check(b, cfg)
 	addr := fmt.Sprintf("127.0.0.1:%d", port)
-	return &target{name: name, addr: addr, pid: start(b, proxyCPU, cfg, nil, addr), backend: s.backendPID}
+	return &target{name: name, addr: addr, pid: start(b, proxyCPU, cfg, nil, addr), backend: backendPID}
 }
 
 // reference starts HAProxy on reference.cfg for the same routes.
