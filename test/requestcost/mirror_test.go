@@ -18,24 +18,7 @@ import (
 // rule /api goes to Service web; .Mirror says which rule mirrors its
 // requests to Service shadow (the same backend process): none, /api
 // itself, or another rule (/other).
-const mirrorScenario = `
-apiVersion: gateway.networking.k8s.io/v1
-kind: GatewayClass
-metadata: {name: hagate}
-spec: {controllerName: hagate.io/gateway-controller}
----
-apiVersion: gateway.networking.k8s.io/v1
-kind: Gateway
-metadata: {name: gw, namespace: default}
-spec:
-  gatewayClassName: hagate
-  listeners: [{name: https, protocol: HTTPS, port: {{ .Port }}, tls: {certificateRefs: [{name: tls}]}}]
----
-apiVersion: v1
-kind: Secret
-metadata: {name: tls, namespace: default}
-type: kubernetes.io/tls
-data: {tls.crt: {{ .Cert }}, tls.key: {{ .Key }}}
+const mirrorScenario = gatewayScenario + `
 {{- range $name := list "web" "shadow" }}
 ---
 apiVersion: v1

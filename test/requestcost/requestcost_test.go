@@ -32,11 +32,10 @@ import (
 	"hagate.io/hagate/templates"
 )
 
-// scenario is what both configurations serve: one HTTPS listener (no
-// hostname: it takes every name) with one certificate, and N HTTPRoutes,
-// each with its own hostname h<i>.example.com and one rule to the one
-// Service, whose endpoint is the backend on 127.0.0.1.
-const scenario = `
+
+// gatewayScenario is the start of both scenarios: the GatewayClass, one
+// HTTPS listener on Port and its Secret (Cert, Key).
+const gatewayScenario = `
 apiVersion: gateway.networking.k8s.io/v1
 kind: GatewayClass
 metadata: {name: hagate}
@@ -53,7 +52,13 @@ apiVersion: v1
 kind: Secret
 metadata: {name: tls, namespace: default}
 type: kubernetes.io/tls
-data: {tls.crt: {{ .Cert }}, tls.key: {{ .Key }}}
+data: {tls.crt: {{ .Cert }}, tls.key: {{ .Key }}}`
+
+// scenario is what both configurations serve: one HTTPS listener (no
+// hostname: it takes every name) with one certificate, and N HTTPRoutes,
+// each with its own hostname h<i>.example.com and one rule to the one
+// Service, whose endpoint is the backend on 127.0.0.1.
+const scenario = gatewayScenario + `
 ---
 apiVersion: v1
 kind: Service
