@@ -32,7 +32,6 @@ import (
 	"hagate.io/hagate/templates"
 )
 
-
 // gatewayScenario is the start of both scenarios: the GatewayClass, one
 // HTTPS listener on Port and its Secret (Cert, Key).
 const gatewayScenario = `
